@@ -1,0 +1,100 @@
+#!/bin/bash
+# run-all.sh: the whole test suite, as `make test` runs it after `make install`.
+# Starts one throwaway PostgreSQL cluster (test/pgcluster.sh) and one development
+# search server for the suites that share them, runs
+#   1. pg_regress (sql/, expected/) through PGXS installcheck,
+#   2. the OpenSearch REST conformance suite against the development server,
+#   3. every pytest suite under test/ (integration, faults, fuzz corpus, streamer),
+# prints regression.diffs on failure, and ends with one line CI can read:
+# "N passed, N failed".  Exit status is non-zero when anything failed.
+# Tests that need a private cluster or server (restarts, faults) start their own.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+PY=/usr/bin/python3
+shared=${REINDEX_SHARED:-$top/../shared}
+
+work=$(mktemp -d /tmp/reindex-test.XXXXXX)
+chmod 755 "$work"
+devsearch_pid=""
+cleanup() {
+	[ -z "$devsearch_pid" ] || kill "$devsearch_pid" 2>/dev/null
+	test/pgcluster.sh destroy "$work/pg" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+suite_failed=()
+count() {	# count NAME PASSED FAILED
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	[ "$3" = 0 ] || suite_failed+=("$1")
+	echo "== $1: $2 passed, $3 failed"
+}
+
+eval "$(test/pgcluster.sh start "$work/pg")" || { echo "could not start PostgreSQL"; echo "0 passed, 1 failed"; exit 1; }
+export REINDEX_TOP="$top" REINDEX_SHARED="$shared"
+export REINDEX_DEVSEARCH="$top/contrib/devsearch/devsearch"
+
+if [ -x "$REINDEX_DEVSEARCH" ]; then
+	"$REINDEX_DEVSEARCH" --port 0 >"$work/devsearch.out" 2>"$work/devsearch.err" &
+	devsearch_pid=$!
+	for _ in $(seq 1 200); do
+		url=$(sed -n 's/^devsearch listening on \(http:[^ ]*\).*/\1/p' "$work/devsearch.out" 2>/dev/null)
+		[ -n "$url" ] && break
+		kill -0 "$devsearch_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "${url:-}" ] || { echo "development server did not start"; cat "$work/devsearch.err"; }
+	export REINDEX_TEST_ES_URL="${url:-http://127.0.0.1:9}"
+fi
+
+# 1. pg_regress
+if ls sql/*.sql >/dev/null 2>&1; then
+	echo "== pg_regress"
+	make -s installcheck PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" 2>&1 | tee "$work/regress.out"
+	ok=$(grep -Eo '^# All [0-9]+ tests passed|All [0-9]+ tests passed' "$work/regress.out" | grep -Eo '[0-9]+' | head -n 1)
+	bad=$(grep -Eo '[0-9]+ of [0-9]+ tests failed' "$work/regress.out" | head -n 1)
+	if [ -n "$ok" ]; then
+		count pg_regress "$ok" 0
+	elif [ -n "$bad" ]; then
+		n_bad=${bad%% of*}; n_all=$(echo "$bad" | awk '{print $3}')
+		count pg_regress $((n_all - n_bad)) "$n_bad"
+		[ -f regression.diffs ] && cat regression.diffs
+	else
+		count pg_regress 0 1
+		[ -f regression.diffs ] && cat regression.diffs
+	fi
+fi
+
+# 2. conformance
+if [ -f test/conformance/runner.py ] && [ -n "${REINDEX_TEST_ES_URL:-}" ]; then
+	echo "== conformance (OpenSearch REST YAML tests)"
+	$PY test/conformance/runner.py --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" \
+		"$shared/conformance/opensearch/test" 2>&1 | tee "$work/conformance.out" | grep -v '^PASS'
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/conformance.out" | tail -n 1)
+	if [ -n "$line" ]; then
+		count conformance "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+	else
+		count conformance 0 1
+	fi
+fi
+
+# 3. pytest suites
+if find test -name 'test_*.py' | grep -q .; then
+	echo "== pytest"
+	$PY -m pytest -q -p no:cacheprovider test 2>&1 | tee "$work/pytest.out"
+	line=$(tail -n 1 "$work/pytest.out")
+	p=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || true)
+	f=$(echo "$line" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+	if [ -z "$p" ] && [ "$f" = 0 ]; then f=1; fi	# no summary: pytest itself failed
+	count pytest "${p:-0}" "${f:-0}"
+fi
+
+if [ ${#suite_failed[@]} -gt 0 ]; then
+	echo "failed suites: ${suite_failed[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
