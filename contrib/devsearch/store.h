@@ -1,0 +1,184 @@
+/*
+ * store.h — in-memory indexes, documents and aliases (devsearch).
+ *
+ * Owns: Store, Index, Doc, Alias and index-expression resolution.
+ *
+ * Invariants (all calls require Server.lock held):
+ *  - A Doc is either live (live != NULL) or a delete tombstone (live == NULL,
+ *    deleted_at_ms set).  A tombstone older than the index's gc_deletes is
+ *    treated as absent by every lookup (doc_current()) and pruned lazily.
+ *  - Two views per document: the live view (realtime GET, versioning) and the
+ *    refreshed view (vis, vis_*) that search/count/_cat see.  index_refresh()
+ *    copies live -> vis for every dirty doc; nothing else changes vis.
+ *  - Source bytes are immutable, reference counted Blobs; the refreshed view
+ *    may share a Blob with the live view.
+ *  - _seq_no per index starts at 0 and increases by 1 per applied op
+ *    (including not_found deletes); _primary_term is always 1.
+ *  - Docs are kept in insertion order (Index.docs, with NULL holes); iteration
+ *    of visible docs follows it.  Lookup by id is an open-addressing table.
+ */
+#ifndef DEVSEARCH_STORE_H
+#define DEVSEARCH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "errors.h"
+
+typedef struct Blob
+{
+	uint32_t	refs;
+	uint32_t	len;
+	char		data[];			/* len bytes + NUL */
+} Blob;
+
+Blob	   *blob_new(const char *data, size_t len);
+void		blob_ref(Blob *b);
+void		blob_unref(Blob *b);
+
+typedef struct Doc
+{
+	Blob	   *live;			/* current _source; NULL = deleted (tombstone) */
+	Blob	   *vis;			/* refreshed _source; NULL = not visible */
+	int64_t		version;		/* live (or tombstone) _version */
+	int64_t		seq_no;
+	int64_t		vis_version;	/* refreshed view's _version / _seq_no */
+	int64_t		vis_seq_no;
+	int64_t		deleted_at_ms;	/* monotonic time of delete (tombstones) */
+	char	   *routing;		/* NULL if none given */
+	uint32_t	pos;			/* index into Index.docs */
+	bool		dirty;			/* in Index.dirty (changed since refresh) */
+	uint32_t	id_len;
+	char		id[];			/* id_len bytes + NUL */
+} Doc;
+
+typedef struct Alias
+{
+	char	   *name;
+	int			is_write_index; /* -1 unset, 0 false, 1 true */
+	json_t	   *props;			/* attributes shown by GET _alias, e.g.
+								 * filter, index_routing, search_routing,
+								 * is_hidden (is_write_index kept separately) */
+} Alias;
+
+typedef struct Index
+{
+	char	   *name;
+	char		uuid[23];
+	int64_t		creation_date;	/* epoch ms */
+	json_t	   *settings;		/* flat "index.x" -> string value */
+	json_t	   *mappings;		/* as given (object), {} by default */
+	int64_t		gc_deletes_ms;	/* cached from settings */
+	int64_t		refresh_interval_ms;	/* -1 = never (lazy refresh) */
+	int			number_of_shards;
+	int			number_of_replicas;
+	int64_t		next_seq_no;
+	int64_t		last_refresh_ms;
+	/* documents */
+	Doc		  **docs;			/* insertion order, NULL holes */
+	uint32_t	ndocs;			/* used slots incl. holes */
+	uint32_t	docs_cap;
+	uint32_t	nholes;
+	uint32_t   *ht;				/* open addressing: pos+1, 0 = empty */
+	uint32_t	ht_cap;			/* power of two */
+	uint32_t	ht_used;
+	Doc		  **dirty;
+	uint32_t	ndirty;
+	uint32_t	dirty_cap;
+	uint32_t	ntombstones;
+	uint64_t	live_count;		/* live docs (realtime) */
+	uint64_t	vis_count;		/* visible docs (refreshed) */
+	int64_t		last_prune_ms;
+	/* aliases pointing at this index */
+	Alias	   *aliases;
+	int			naliases;
+} Index;
+
+typedef struct Store
+{
+	Index	  **indexes;		/* sorted by name */
+	int			nindexes;
+	int			cap;
+	int64_t		default_gc_deletes_ms;
+} Store;
+
+Store	   *store_create(int64_t default_gc_deletes_ms);
+void		store_destroy(Store *st);
+void		store_clear(Store *st);	/* drop every index */
+
+/* ---- indexes ---- */
+Index	   *store_find_index(Store *st, const char *name);
+/* validates the name (invalid_index_name_exception) and existence
+ * (resource_already_exists_exception); settings: object of settings in flat
+ * or nested form (may be NULL); mappings may be NULL.  NULL + err on failure */
+Index	   *store_create_index(Store *st, const char *name, json_t *settings,
+							   json_t *mappings, EsError *err);
+void		store_delete_index(Store *st, Index *ix);
+/* 0 if valid, else fills err (invalid_index_name_exception) */
+int			index_name_validate(const char *name, EsError *err);
+/* apply settings (flat or nested object); dynamic-only when !creating.
+ * 0 ok, -1 with err */
+int			index_apply_settings(Index *ix, json_t *settings, bool creating, EsError *err);
+
+/* ---- documents ---- */
+/* raw lookup: live doc or tombstone, may be expired; NULL if unknown */
+Doc		   *index_lookup(Index *ix, const char *id, size_t id_len);
+/* live doc or unexpired tombstone, NULL otherwise (applies gc_deletes) */
+Doc		   *index_current(Index *ix, const char *id, size_t id_len, int64_t now_ms);
+/* get or create the Doc record for id (new record: live=NULL, version=0) */
+Doc		   *index_upsert_slot(Index *ix, const char *id, size_t id_len);
+/* set live source (takes ownership of one reference of src) */
+void		index_doc_set_live(Index *ix, Doc *d, Blob *src, int64_t version);
+/* turn into tombstone */
+void		index_doc_set_deleted(Index *ix, Doc *d, int64_t version, int64_t now_ms);
+/* delete a live doc with internal versioning (delete_by_query): version+1,
+ * new seq_no, tombstone.  No-op if not live. */
+void		index_delete_doc(Index *ix, Doc *d, int64_t now_ms);
+/* make all changes visible to search */
+void		index_refresh(Index *ix);
+/* refresh if refresh_interval elapsed since last refresh (lazy model) */
+void		index_maybe_refresh(Index *ix, int64_t now_ms);
+/* drop expired tombstones (cheap when nothing to do) */
+void		index_prune_tombstones(Index *ix, int64_t now_ms);
+
+/* iterate docs visible to search, in insertion order; stop when cb returns
+ * false.  The callback must not add or remove docs. */
+typedef bool (*DocVisitor) (void *arg, Index *ix, Doc *d);
+void		index_foreach_visible(Index *ix, DocVisitor cb, void *arg);
+
+/* ---- aliases ---- */
+Alias	   *index_find_alias(Index *ix, const char *alias);
+bool		store_alias_exists(Store *st, const char *alias);
+/* write index of an alias or index name: returns the index, or NULL with
+ * err set (index_not_found_exception or the "no write index" 400) */
+Index	   *store_write_index(Store *st, const char *name, EsError *err);
+
+/* ---- index expressions ---- */
+typedef struct IndexList
+{
+	Index	  **v;
+	int			n;
+	int			cap;
+} IndexList;
+
+void		index_list_free(IndexList *l);
+
+#define RESOLVE_IGNORE_UNAVAILABLE	0x01	/* skip missing concrete names */
+#define RESOLVE_ALLOW_NO_INDICES	0x02	/* wildcard matching nothing ok */
+#define RESOLVE_NO_ALIASES			0x04	/* do not expand aliases */
+#define RESOLVE_DEFAULT			(RESOLVE_ALLOW_NO_INDICES)
+
+/*
+ * Resolve "a,b*,alias,-c,_all" (NULL, "" or "_all" = every index) into a
+ * de-duplicated list of indexes sorted by name.  0 ok; -1 with err set
+ * (index_not_found_exception naming the first missing expression).
+ */
+int			store_resolve(Store *st, const char *expr, unsigned flags,
+						  IndexList *out, EsError *err);
+
+/* simple glob match with '*' only */
+bool		glob_match(const char *pattern, const char *s);
+
+#endif
