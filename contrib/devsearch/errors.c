@@ -1,0 +1,182 @@
+/*
+ * errors.c — Elasticsearch error envelopes (devsearch).
+ *
+ * Owns the implementation of errors.h.  Invariants: reasons and metadata are
+ * truncated to their buffers, never overflowed; root_cause repeats type,
+ * reason and metadata but never caused_by.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "devsearch.h"
+#include "errors.h"
+
+void
+es_error_clear(EsError *e)
+{
+	e->status = 0;
+	e->type[0] = '\0';
+	e->reason[0] = '\0';
+	e->nmeta = 0;
+	e->cause_type[0] = '\0';
+	e->cause_reason[0] = '\0';
+}
+
+static void
+set_v(EsError *e, int status, const char *type, const char *fmt, va_list ap)
+{
+	es_error_clear(e);
+	e->status = status;
+	snprintf(e->type, sizeof(e->type), "%s", type);
+	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+}
+
+void
+es_error_set(EsError *e, int status, const char *type, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	set_v(e, status, type, fmt, ap);
+	va_end(ap);
+}
+
+void
+es_error_meta(EsError *e, const char *key, const char *val)
+{
+	int			i;
+
+	for (i = 0; i < e->nmeta; i++)
+		if (strcmp(e->meta_key[i], key) == 0)
+			break;
+	if (i == e->nmeta)
+	{
+		if (e->nmeta >= ES_ERR_MAX_META)
+			return;
+		e->nmeta++;
+	}
+	snprintf(e->meta_key[i], sizeof(e->meta_key[i]), "%s", key);
+	snprintf(e->meta_val[i], sizeof(e->meta_val[i]), "%s", val);
+}
+
+void
+es_error_cause(EsError *e, const char *type, const char *fmt,...)
+{
+	va_list		ap;
+
+	snprintf(e->cause_type, sizeof(e->cause_type), "%s", type);
+	va_start(ap, fmt);
+	vsnprintf(e->cause_reason, sizeof(e->cause_reason), fmt, ap);
+	va_end(ap);
+}
+
+void
+es_error_index_not_found(EsError *e, const char *index)
+{
+	es_error_set(e, 404, "index_not_found_exception", "no such index [%s]", index);
+	es_error_meta(e, "resource.type", "index_or_alias");
+	es_error_meta(e, "resource.id", index);
+	es_error_meta(e, "index_uuid", "_na_");
+	es_error_meta(e, "index", index);
+}
+
+void
+es_error_illegal_argument(EsError *e, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	set_v(e, 400, "illegal_argument_exception", fmt, ap);
+	va_end(ap);
+}
+
+void
+es_error_parse(EsError *e, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	set_v(e, 400, "parse_exception", fmt, ap);
+	va_end(ap);
+}
+
+static void
+write_core(JsonBuf *jb, const EsError *e)
+{
+	int			i;
+
+	jb_key(jb, "type");
+	jb_qcstr(jb, e->type);
+	jb_cstr(jb, ",\"reason\":");
+	jb_qcstr(jb, e->reason);
+	for (i = 0; i < e->nmeta; i++)
+	{
+		jb_char(jb, ',');
+		jb_key(jb, e->meta_key[i]);
+		jb_qcstr(jb, e->meta_val[i]);
+	}
+}
+
+void
+es_error_write_object(JsonBuf *jb, const EsError *e)
+{
+	jb_char(jb, '{');
+	write_core(jb, e);
+	if (e->cause_type[0])
+	{
+		jb_cstr(jb, ",\"caused_by\":{\"type\":");
+		jb_qcstr(jb, e->cause_type);
+		jb_cstr(jb, ",\"reason\":");
+		jb_qcstr(jb, e->cause_reason);
+		jb_char(jb, '}');
+	}
+	jb_char(jb, '}');
+}
+
+void
+es_error_respond(Response *resp, const EsError *e)
+{
+	jb_reset(&resp->body);
+	jb_cstr(&resp->body, "{\"error\":{\"root_cause\":[{");
+	write_core(&resp->body, e);
+	jb_cstr(&resp->body, "}],");
+	/* the outer object: same core plus caused_by */
+	write_core(&resp->body, e);
+	if (e->cause_type[0])
+	{
+		jb_cstr(&resp->body, ",\"caused_by\":{\"type\":");
+		jb_qcstr(&resp->body, e->cause_type);
+		jb_cstr(&resp->body, ",\"reason\":");
+		jb_qcstr(&resp->body, e->cause_reason);
+		jb_char(&resp->body, '}');
+	}
+	jb_cstr(&resp->body, "},\"status\":");
+	jb_i64(&resp->body, e->status);
+	jb_char(&resp->body, '}');
+	response_json(resp, e->status);
+}
+
+void
+es_respond_error(Response *resp, int status, const char *type, const char *fmt,...)
+{
+	EsError		e;
+	va_list		ap;
+
+	va_start(ap, fmt);
+	set_v(&e, status, type, fmt, ap);
+	va_end(ap);
+	es_error_respond(resp, &e);
+}
+
+void
+es_respond_simple_error(Response *resp, int status, const char *msg)
+{
+	jb_reset(&resp->body);
+	jb_cstr(&resp->body, "{\"error\":");
+	jb_qcstr(&resp->body, msg);
+	jb_cstr(&resp->body, ",\"status\":");
+	jb_i64(&resp->body, status);
+	jb_char(&resp->body, '}');
+	response_json(resp, status);
+}
