@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * extension.h
+ *	  Declarations shared by the SQL-callable side of reindex.so
+ *	  (src/extension): GUC variables and the backend HTTP client.
+ *
+ * IDENTIFICATION
+ *	  src/extension/extension.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef REINDEX_EXTENSION_H
+#define REINDEX_EXTENSION_H
+
+#ifndef REINDEX_VERSION
+#error "REINDEX_VERSION must be defined by the build (see the top Makefile)"
+#endif
+
+/* GUCs, defined in module.c */
+extern int	reindex_http_timeout_ms;
+extern int	reindex_http_connect_timeout_ms;
+
+/* http.c */
+extern void reindex_http_init(void);
+
+#endif							/* REINDEX_EXTENSION_H */

@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * module.c
+ *	  Module entry points of reindex.so: PG_MODULE_MAGIC, _PG_init (the
+ *	  reindex.* GUCs) and reindex.version().
+ *
+ * This is the only file of the library that may define PG_MODULE_MAGIC or
+ * _PG_init; the output plugin (src/plugin) registers itself through
+ * _PG_output_plugin_init and must not define either.  The version reported
+ * here comes from reindex.control through -DREINDEX_VERSION, so the SQL
+ * functions, the plugin and the streamer agree on one number.
+ *
+ * IDENTIFICATION
+ *	  src/extension/module.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "extension.h"
+
+PG_MODULE_MAGIC;
+
+/*---- GUC variables ----*/
+
+int			reindex_http_timeout_ms = 30000;
+int			reindex_http_connect_timeout_ms = 5000;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("reindex.http_timeout_ms",
+							"Total time limit of one HTTP request made by a backend to a search cluster.",
+							NULL,
+							&reindex_http_timeout_ms,
+							30000, 100, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("reindex.http_connect_timeout_ms",
+							"Time limit for connecting to a search cluster.",
+							NULL,
+							&reindex_http_connect_timeout_ms,
+							5000, 100, 600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("reindex");
+
+	reindex_http_init();
+}
+
+PG_FUNCTION_INFO_V1(reindex_version);
+
+/*
+ * reindex.version(): the version of the loaded library.
+ */
+Datum
+reindex_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(REINDEX_VERSION));
+}
