@@ -1,0 +1,27 @@
+"""A 1M-row transaction streamed into a ready target: every row arrives with
+the transaction's end_lsn as its version (and the old rows keep theirs)."""
+
+import pytest
+
+from streamer_oracle import lsn_to_int
+
+
+@pytest.mark.slow
+def test_one_million_row_transaction(env):
+    audit = env.create_audit_slot("audit_big")
+    env.sql("CREATE TABLE big (id bigint PRIMARY KEY, v text, n int)")
+    env.sql("INSERT INTO big SELECT g, 'before ' || g, g FROM generate_series(1, 1000) g")
+    job = env.begin("big", "big", "big_v1")
+    env.start_streamer("big")
+    env.wait_job(job, "ready")
+
+    env.sql("INSERT INTO big SELECT g, md5(g::text), g % 1000 FROM generate_series(1001, 1001000) g")
+    end_lsn = lsn_to_int(env.one("SELECT pg_current_wal_lsn()::text"))
+    env.wait_job(job, ("ready",), timeout=600)
+    reports = env.reconcile(["big_v1"], audit, timeout=900)
+    assert reports[0].checked == 1001000
+    # the new rows carry one version: the commit's end_lsn (<= the position after it)
+    assert env.es.count("big_v1") == 1001000
+    status, res = env.es.req("GET", "/big_v1/_doc/1001000?version=true")
+    assert status == 200 and res["_version"] <= end_lsn, res
+    assert env.stop_streamers() == {"big": 0}

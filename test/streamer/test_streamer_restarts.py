@@ -1,0 +1,108 @@
+"""Crashes and restarts: kill -9 of the streamer mid-backfill and mid-stream,
+and a Postgres restart mid-stream, each ended by the oracle.
+
+I2: after a crash only the chunks not done are read again, from a fresh
+exported snapshot whose consistent point is newer than the target's; chunks
+done before the crash keep their snapshot point and completion time.
+I3: nothing acknowledged is lost; replays are absorbed by the versions (I1).
+"""
+
+from streamer_oracle import lsn_to_int, wait_for
+from streamer_workload import Workload, create_items_table
+
+
+def chunks(env, target_id):
+    rows = env.sql("""SELECT chunk_no, state, snapshot_lsn::text, done_at, claimed_by
+                        FROM reindex.backfill_chunk WHERE target_id = %s ORDER BY chunk_no""",
+                   (target_id,))
+    return {r[0]: {"state": r[1], "snapshot_lsn": lsn_to_int(r[2]), "done_at": r[3], "claimed_by": r[4]}
+            for r in rows}
+
+
+def test_kill9_mid_backfill_rereads_only_unfinished_chunks(env):
+    audit = env.create_audit_slot("audit_crash_bf")
+    create_items_table(env, "crash_bf", 60000, toast_every=100)
+    # slow the bulk requests down so the crash lands in the middle of the backfill
+    env.es.faults({"type": "delay", "ms": 150, "path": "_bulk"})
+    job = env.begin("crash_bf", "crash_bf", "crash_bf_v1")
+    s = env.start_streamer("crash", ["--batch-docs=500", "--backfill-workers=2"])
+    tid = env.target_of("crash_bf_v1")["id"]
+
+    def some_done_some_not():
+        c = chunks(env, tid)
+        done = [k for k, v in c.items() if v["state"] == "done"]
+        return len(c) >= 3 and 0 < len(done) < len(c) and c
+
+    before = wait_for(some_done_some_not, 120, "a backfill with some chunks done and some not")
+    s.kill9()
+    before = chunks(env, tid)          # the state the crash left behind
+    cp = env.target_of("crash_bf_v1")["consistent_point"]
+    done_before = {k: v for k, v in before.items() if v["state"] == "done"}
+    undone_before = [k for k, v in before.items() if v["state"] != "done"]
+    assert done_before and undone_before, before
+
+    load = Workload(env, "crash_bf", 200000, seed=5)
+    load.run(200)                      # writes while no streamer runs
+    env.es.clear_faults()
+    env.start_streamer("crash", ["--batch-docs=500", "--backfill-workers=2"])
+    load.run_until(lambda: env.job_state(job) == "ready", max_steps=2000, min_steps=100)
+    env.wait_job(job, "ready")
+    load.run(100)
+
+    after = chunks(env, tid)
+    assert set(after) == set(before)
+    for k, v in done_before.items():   # not read again
+        assert after[k]["snapshot_lsn"] == v["snapshot_lsn"] and after[k]["done_at"] == v["done_at"], (k, v, after[k])
+    for k in undone_before:            # read again from a fresh snapshot (I2)
+        assert after[k]["state"] == "done", (k, after[k])
+        assert after[k]["snapshot_lsn"] > cp, (k, after[k], cp)
+    env.reconcile(["crash_bf_v1"], audit)
+    load.close()
+    assert env.stop_streamers() == {"crash": 0}
+
+
+def test_kill9_mid_stream(env):
+    audit = env.create_audit_slot("audit_crash_st")
+    create_items_table(env, "crash_st", 5000)
+    job = env.begin("crash_st", "crash_st", "crash_st_v1")
+    s = env.start_streamer("crash2")
+    load = Workload(env, "crash_st", 100000, seed=7)
+    load.run_until(lambda: env.job_state(job) == "ready", max_steps=2000, min_steps=50)
+    env.wait_job(job, "ready")
+    slot = env.target_of("crash_st_v1")["slot"]
+    for round_no in range(3):
+        load.run(300)
+        s.kill9()                      # events sent, maybe acknowledged, maybe not confirmed
+        load.run(100)                  # writes while no streamer runs
+        s = env.start_streamer("crash2")
+    confirmed_before = oracle_confirmed(env, slot)
+    env.reconcile(["crash_st_v1"], audit)
+    assert oracle_confirmed(env, slot) >= confirmed_before
+    load.close()
+    assert env.stop_streamers() == {"crash2": 0}
+
+
+def oracle_confirmed(env, slot):
+    return lsn_to_int(env.one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = %s",
+                              (slot,)))
+
+
+def test_postgres_restart_mid_stream(env):
+    audit = env.create_audit_slot("audit_pgrst")
+    create_items_table(env, "pgrst", 5000)
+    job = env.begin("pgrst", "pgrst", "pgrst_v1")
+    s = env.start_streamer("pgrst")
+    load = Workload(env, "pgrst", 100000, seed=9)
+    load.run_until(lambda: env.job_state(job) == "ready", max_steps=2000, min_steps=50)
+    env.wait_job(job, "ready")
+    load.run(300)
+    load.close()
+    env.conn.close()
+    env.pg.restart()                   # fast shutdown: walsenders and the streamer's sessions end
+    env.reconnect()
+    load = Workload(env, "pgrst", 200000, seed=10)
+    load.run(300)
+    assert s.alive(), "the streamer must reconnect, not exit:\n" + s.output()[-3000:]
+    env.reconcile(["pgrst_v1"], audit)
+    load.close()
+    assert env.stop_streamers() == {"pgrst": 0}
