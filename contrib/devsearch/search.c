@@ -1,18 +1,1705 @@
 /*
  * search.c — _search, _count and _delete_by_query (devsearch).
  *
- * Owns: search_handle().  Placeholder until the query module lands: every
- * call answers a full error envelope (500) so clients see a well-formed error.
+ * Owns: search_handle(): request parsing (body and URL parameters), index
+ * resolution, the scan over refreshed documents, sorting, search_after,
+ * _source filtering and the response bodies of the three endpoints.
+ *
+ * Invariants:
+ *  - Only the refreshed view (Doc.vis) is read: searches see what a real
+ *    cluster would show after its last refresh, never unrefreshed writes.
+ *  - A request is parsed and validated completely before anything is read or
+ *    deleted; errors use the type, reason and status of a real cluster.
+ *  - match_all without sorting never parses a _source except for the hits
+ *    it returns, so counting and paging over millions of documents is cheap.
+ *  - _delete_by_query deletes a document only if it is unchanged since the
+ *    refresh that made it visible; otherwise it is a version conflict.
  */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "query.h"
 #include "search.h"
+#include "sourcefilter.h"
+
+#define DEFAULT_MAX_RESULT_WINDOW 10000
+#define DEFAULT_TRACK_TOTAL 10000
+#define DBQ_SCROLL_SIZE 1000
+
+typedef enum SortWhat
+{
+	SF_SCORE,
+	SF_DOC,
+	SF_ID,
+	SF_FIELD
+} SortWhat;
+
+typedef struct SortField
+{
+	SortWhat	what;
+	char	   *field;
+	bool		desc;
+	int			missing;		/* 0 _last, 1 _first, 2 missing_value */
+	json_t	   *missing_value;
+	bool		unmapped_ok;	/* unmapped_type given */
+	bool		numeric;		/* some value was numeric (for missing) */
+	bool		seen;			/* mapped or valued in a searched index */
+} SortField;
+
+typedef struct SortVal
+{
+	int			kind;			/* 0 missing, 1 number, 2 string */
+	bool		is_int;
+	int64_t		i;
+	double		num;
+	char	   *str;
+} SortVal;
+
+typedef struct Hit
+{
+	Index	   *ix;
+	Doc		   *d;
+	int			ixno;
+	double		score;
+	SortVal    *keys;
+} Hit;
+
+typedef struct SearchReq
+{
+	Query	   *query;
+	Query	   *post_filter;
+	int64_t		from;
+	int64_t		size;
+	SortField  *sort;
+	int			nsort;
+	json_t	   *search_after;
+	json_t	   *source_json;	/* body "_source", validated */
+	SourceFilter source;
+	bool		version;
+	bool		seq_no_pt;
+	int64_t		track_total;	/* -1 exact, 0 none, N cap */
+	bool		total_as_int;
+	bool		track_scores;
+	bool		has_min_score;
+	double		min_score;
+	int64_t		terminate_after;	/* 0 = none */
+	int64_t		max_docs;		/* delete_by_query; -1 = all */
+	bool		conflicts_proceed;
+} SearchReq;
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+static char *
+sstrdup(const char *s)
+{
+	char	   *p = strdup(s);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static void
+add_str(char ***arr, int *n, const char *s, size_t len)
+{
+	*arr = realloc(*arr, sizeof(char *) * ((size_t) *n + 1));
+	if (*arr == NULL)
+		abort();
+	(*arr)[*n] = strndup(s, len);
+	if ((*arr)[*n] == NULL)
+		abort();
+	(*n)++;
+}
+
+/* split "a,b,c" into arr (appending) */
+static void
+add_csv(char ***arr, int *n, const char *s)
+{
+	while (*s)
+	{
+		const char *c = strchr(s, ',');
+		size_t		len = c ? (size_t) (c - s) : strlen(s);
+
+		if (len > 0)
+			add_str(arr, n, s, len);
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+}
+
+static void
+free_strs(char **a, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(a[i]);
+	free(a);
+}
+
+static void
+search_req_free(SearchReq *r)
+{
+	query_free(r->query);
+	query_free(r->post_filter);
+	for (int i = 0; i < r->nsort; i++)
+	{
+		free(r->sort[i].field);
+		if (r->sort[i].missing_value)
+			json_decref(r->sort[i].missing_value);
+	}
+	free(r->sort);
+	if (r->search_after)
+		json_decref(r->search_after);
+	if (r->source_json)
+		json_decref(r->source_json);
+	source_filter_free(&r->source);
+}
+
+static const char *
+token_name(json_t *v)
+{
+	switch (json_typeof(v))
+	{
+		case JSON_OBJECT:
+			return "START_OBJECT";
+		case JSON_ARRAY:
+			return "START_ARRAY";
+		case JSON_STRING:
+			return "VALUE_STRING";
+		case JSON_INTEGER:
+		case JSON_REAL:
+			return "VALUE_NUMBER";
+		case JSON_TRUE:
+		case JSON_FALSE:
+			return "VALUE_BOOLEAN";
+		default:
+			return "VALUE_NULL";
+	}
+}
+
+/* integer parameter: 0 ok, -1 bad */
+static int
+parse_i64(const char *s, int64_t *out)
+{
+	char	   *end;
+	long long	v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static bool
+json_i64(json_t *v, int64_t *out)
+{
+	if (json_is_integer(v))
+	{
+		*out = json_integer_value(v);
+		return true;
+	}
+	if (json_is_string(v))
+		return parse_i64(json_string_value(v), out) == 0;
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Errors shaped like a failed search phase
+ * ------------------------------------------------------------------------ */
+
+static void
+respond_phase_error(Response *resp, int status, const char *cause_type,
+					const char *reason, const Index *ix)
+{
+	JsonBuf    *jb = &resp->body;
+
+	jb_reset(jb);
+	jb_cstr(jb, "{\"error\":{\"root_cause\":[{\"type\":");
+	jb_qcstr(jb, cause_type);
+	jb_cstr(jb, ",\"reason\":");
+	jb_qcstr(jb, reason);
+	if (ix)
+	{
+		jb_cstr(jb, ",\"index\":");
+		jb_qcstr(jb, ix->name);
+		jb_cstr(jb, ",\"index_uuid\":");
+		jb_qcstr(jb, ix->uuid);
+	}
+	jb_cstr(jb, "}],\"type\":\"search_phase_execution_exception\","
+			"\"reason\":\"all shards failed\",\"phase\":\"query\","
+			"\"grouped\":true,\"failed_shards\":[{\"shard\":0,\"index\":");
+	if (ix)
+		jb_qcstr(jb, ix->name);
+	else
+		jb_cstr(jb, "null");
+	jb_cstr(jb, ",\"node\":\"devsearch-node-0\",\"reason\":{\"type\":");
+	jb_qcstr(jb, cause_type);
+	jb_cstr(jb, ",\"reason\":");
+	jb_qcstr(jb, reason);
+	jb_cstr(jb, "}}],\"caused_by\":{\"type\":");
+	jb_qcstr(jb, cause_type);
+	jb_cstr(jb, ",\"reason\":");
+	jb_qcstr(jb, reason);
+	jb_cstr(jb, "}},\"status\":");
+	jb_i64(jb, status);
+	jb_char(jb, '}');
+	response_json(resp, status);
+}
+
+/* ------------------------------------------------------------------------
+ * Request parsing
+ * ------------------------------------------------------------------------ */
+
+static const char *const search_params[] = {
+	"_source", "_source_excludes", "_source_includes", "allow_no_indices",
+	"allow_partial_search_results", "analyze_wildcard", "analyzer",
+	"batched_reduce_size", "ccs_minimize_roundtrips", "default_operator", "df",
+	"docvalue_fields", "expand_wildcards", "explain", "from", "ignore_throttled",
+	"ignore_unavailable", "include_named_queries_score", "lenient",
+	"max_concurrent_shard_requests", "pre_filter_shard_size", "preference", "q",
+	"request_cache", "rest_total_hits_as_int", "routing", "scroll",
+	"search_pipeline", "search_type", "seq_no_primary_term", "shard_info", "size",
+	"sort", "stats", "stored_fields", "suggest_field", "suggest_mode",
+	"suggest_size", "suggest_text", "terminate_after", "timeout", "track_scores",
+	"track_total_hits", "typed_keys", "version", "cancel_after_time_interval",
+	"phase_took", NULL
+};
+static const char *const count_params[] = {
+	"allow_no_indices", "analyze_wildcard", "analyzer", "default_operator", "df",
+	"expand_wildcards", "ignore_throttled", "ignore_unavailable", "lenient",
+	"min_score", "preference", "q", "routing", "terminate_after", NULL
+};
+static const char *const dbq_params[] = {
+	"_source", "_source_excludes", "_source_includes", "allow_no_indices",
+	"analyze_wildcard", "analyzer", "conflicts", "default_operator", "df",
+	"expand_wildcards", "from", "ignore_unavailable", "lenient", "max_docs",
+	"preference", "q", "refresh", "request_cache", "requests_per_second",
+	"routing", "scroll", "scroll_size", "search_timeout", "search_type", "size",
+	"slices", "sort", "stats", "terminate_after", "timeout", "version",
+	"wait_for_active_shards", "wait_for_completion", NULL
+};
+static const char *const common_params[] = {
+	"pretty", "human", "error_trace", "filter_path", "source", "format", NULL
+};
+
+static bool
+in_list(const char *const *l, const char *s)
+{
+	for (; *l; l++)
+		if (strcmp(*l, s) == 0)
+			return true;
+	return false;
+}
+
+static int
+check_params(const Request *req, SearchKind kind, EsError *err)
+{
+	const char *const *l = kind == SEARCH_SEARCH ? search_params
+		: kind == SEARCH_COUNT ? count_params : dbq_params;
+
+	for (int i = 0; i < req->nparams; i++)
+	{
+		const char *n = req->params[i].name;
+
+		if (!in_list(l, n) && !in_list(common_params, n))
+		{
+			es_error_illegal_argument(err,
+									  "request [%s] contains unrecognized parameter: [%s]",
+									  req->path, n);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+bool_param(const Request *req, const char *name, bool dflt, bool *out, EsError *err)
+{
+	int			v = req_param_bool(req, name, dflt);
+
+	if (v < 0)
+	{
+		es_error_illegal_argument(err,
+								  "Failed to parse value [%s] as only [true] or [false] are allowed.",
+								  req_param(req, name));
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_sort_entry(SearchReq *r, const char *name, json_t *opts, EsError *err)
+{
+	SortField  *sf;
+
+	r->sort = realloc(r->sort, sizeof(SortField) * ((size_t) r->nsort + 1));
+	if (r->sort == NULL)
+		abort();
+	sf = &r->sort[r->nsort++];
+	memset(sf, 0, sizeof(*sf));
+	sf->field = sstrdup(name);
+	if (strcmp(name, "_score") == 0)
+	{
+		sf->what = SF_SCORE;
+		sf->desc = true;
+	}
+	else if (strcmp(name, "_doc") == 0)
+		sf->what = SF_DOC;
+	else if (strcmp(name, "_id") == 0)
+		sf->what = SF_ID;
+	else
+		sf->what = SF_FIELD;
+	if (opts == NULL)
+		return 0;
+	if (json_is_string(opts))
+	{
+		const char *o = json_string_value(opts);
+
+		if (strcmp(o, "asc") == 0 || strcmp(o, "ASC") == 0)
+			sf->desc = false;
+		else if (strcmp(o, "desc") == 0 || strcmp(o, "DESC") == 0)
+			sf->desc = true;
+		else
+		{
+			es_error_illegal_argument(err, "Unknown SortOrder [%s]", o);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_object(opts))
+	{
+		es_error_set(err, 400, "parsing_exception",
+					 "[%s] failed to parse field [sort]", name);
+		return -1;
+	}
+	{
+		const char *k;
+		json_t	   *v;
+
+		json_object_foreach(opts, k, v)
+		{
+			if (strcmp(k, "order") == 0 && json_is_string(v))
+			{
+				const char *o = json_string_value(v);
+
+				if (strcasecmp(o, "asc") == 0)
+					sf->desc = false;
+				else if (strcasecmp(o, "desc") == 0)
+					sf->desc = true;
+				else
+				{
+					es_error_illegal_argument(err, "Unknown SortOrder [%s]", o);
+					return -1;
+				}
+			}
+			else if (strcmp(k, "missing") == 0)
+			{
+				if (json_is_string(v) && strcmp(json_string_value(v), "_last") == 0)
+					sf->missing = 0;
+				else if (json_is_string(v) && strcmp(json_string_value(v), "_first") == 0)
+					sf->missing = 1;
+				else if (json_is_string(v) || json_is_number(v))
+				{
+					sf->missing = 2;
+					sf->missing_value = json_incref(v);
+				}
+			}
+			else if (strcmp(k, "unmapped_type") == 0)
+				sf->unmapped_ok = true;
+			else if (strcmp(k, "mode") == 0 || strcmp(k, "numeric_type") == 0 ||
+					 strcmp(k, "format") == 0)
+				continue;
+			else
+			{
+				es_error_set(err, 400, "parsing_exception",
+							 "[field_sort] unknown field [%s]", k);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+parse_sort_json(SearchReq *r, json_t *s, EsError *err)
+{
+	if (json_is_array(s))
+	{
+		size_t		i;
+		json_t	   *e;
+
+		json_array_foreach(s, i, e)
+			if (parse_sort_json(r, e, err) < 0)
+			return -1;
+		return 0;
+	}
+	if (json_is_string(s))
+		return parse_sort_entry(r, json_string_value(s), NULL, err);
+	if (json_is_object(s) && json_object_size(s) >= 1)
+	{
+		const char *k;
+		json_t	   *v;
+
+		json_object_foreach(s, k, v)
+			if (parse_sort_entry(r, k, v, err) < 0)
+			return -1;
+		return 0;
+	}
+	es_error_set(err, 400, "parsing_exception", "malformed sort format, "
+				 "within the sort array, an object, or an actual string are allowed");
+	return -1;
+}
+
+static int
+parse_sort_param(SearchReq *r, const char *s, EsError *err)
+{
+	char	  **parts = NULL;
+	int			n = 0,
+				rc = 0;
+
+	add_csv(&parts, &n, s);
+	for (int i = 0; i < n && rc == 0; i++)
+	{
+		char	   *colon = strrchr(parts[i], ':');
+		json_t	   *o = NULL;
+
+		if (colon)
+		{
+			*colon = '\0';
+			o = json_string(colon + 1);
+		}
+		rc = parse_sort_entry(r, parts[i], o, err);
+		if (o)
+			json_decref(o);
+	}
+	free_strs(parts, n);
+	return rc;
+}
+
+/* checks the shape of a body "_source"; sourcefilter.c interprets it */
+static int
+check_source_json(json_t *v, EsError *err)
+{
+	size_t		i;
+	json_t	   *e;
+
+	if (json_is_boolean(v) || json_is_string(v))
+		return 0;
+	if (json_is_array(v))
+	{
+		json_array_foreach(v, i, e)
+			if (!json_is_string(e))
+			goto bad;
+		return 0;
+	}
+	if (json_is_object(v))
+	{
+		const char *k;
+		json_t	   *x;
+
+		json_object_foreach(v, k, x)
+		{
+			if (strcmp(k, "includes") != 0 && strcmp(k, "include") != 0 &&
+				strcmp(k, "excludes") != 0 && strcmp(k, "exclude") != 0)
+			{
+				es_error_set(err, 400, "parsing_exception",
+							 "Unknown key for a %s in [%s].", token_name(x), k);
+				return -1;
+			}
+			if (check_source_json(x, err) < 0 || json_is_boolean(x) || json_is_object(x))
+				goto bad;
+		}
+		return 0;
+	}
+bad:
+	es_error_set(err, 400, "parsing_exception",
+				 "Expected one of [VALUE_BOOLEAN, START_OBJECT] but found [%s]",
+				 token_name(v));
+	return -1;
+}
+
+/* q=field:value, q=value is not supported, q=* is match_all */
+static int
+parse_q(SearchReq *r, const char *q, EsError *err)
+{
+	const char *colon = strchr(q, ':');
+	json_t	   *j;
+
+	if (strcmp(q, "*") == 0 || strcmp(q, "*:*") == 0)
+	{
+		query_free(r->query);
+		r->query = query_parse(NULL, err);
+		return 0;
+	}
+	if (colon == NULL || colon == q || colon[1] == '\0')
+	{
+		es_error_illegal_argument(err,
+								  "devsearch supports only q=<field>:<value> and q=*, not [%s]", q);
+		return -1;
+	}
+	j = json_pack("{s:{s#:s}}", "match", q, (int) (colon - q), colon + 1);
+	if (j == NULL)
+	{
+		es_error_illegal_argument(err, "invalid q parameter [%s]", q);
+		return -1;
+	}
+	query_free(r->query);
+	r->query = query_parse(j, err);
+	json_decref(j);
+	return r->query ? 0 : -1;
+}
+
+static int
+parse_body(SearchReq *r, json_t *body, SearchKind kind, EsError *err)
+{
+	const char *k;
+	json_t	   *v;
+
+	json_object_foreach(body, k, v)
+	{
+		if (strcmp(k, "query") == 0)
+		{
+			query_free(r->query);
+			r->query = query_parse(v, err);
+			if (r->query == NULL)
+				return -1;
+			continue;
+		}
+		if (kind == SEARCH_COUNT)
+		{
+			if (strcmp(k, "min_score") == 0 && json_is_number(v))
+			{
+				r->has_min_score = true;
+				r->min_score = json_number_value(v);
+				continue;
+			}
+			es_error_set(err, 400, "parsing_exception",
+						 "request does not support [%s]", k);
+			return -1;
+		}
+		if (kind == SEARCH_DELETE_BY_QUERY && strcmp(k, "max_docs") == 0)
+		{
+			if (!json_i64(v, &r->max_docs) || r->max_docs <= 0)
+			{
+				es_error_set(err, 400, "action_request_validation_exception",
+							 "Validation Failed: 1: maxDocs should be greater than 0 "
+							 "if the request is limited to some number of documents or -1 if it isn't but it was [%s];",
+							 json_is_integer(v) ? "non-positive" : "invalid");
+				return -1;
+			}
+			continue;
+		}
+		if (kind == SEARCH_DELETE_BY_QUERY && strcmp(k, "conflicts") == 0 &&
+			json_is_string(v))
+		{
+			r->conflicts_proceed = strcmp(json_string_value(v), "proceed") == 0;
+			continue;
+		}
+		if (strcmp(k, "from") == 0 || strcmp(k, "size") == 0)
+		{
+			int64_t		n;
+
+			if (!json_i64(v, &n))
+			{
+				es_error_set(err, 400, "parsing_exception",
+							 "[%s] failed to parse field [%s]", k, k);
+				return -1;
+			}
+			if (k[0] == 'f')
+				r->from = n;
+			else
+				r->size = n;
+		}
+		else if (strcmp(k, "sort") == 0)
+		{
+			if (parse_sort_json(r, v, err) < 0)
+				return -1;
+		}
+		else if (strcmp(k, "_source") == 0)
+		{
+			if (check_source_json(v, err) < 0)
+				return -1;
+			if (r->source_json)
+				json_decref(r->source_json);
+			r->source_json = json_incref(v);
+		}
+		else if (strcmp(k, "version") == 0 && json_is_boolean(v))
+			r->version = json_is_true(v);
+		else if (strcmp(k, "seq_no_primary_term") == 0 && json_is_boolean(v))
+			r->seq_no_pt = json_is_true(v);
+		else if (strcmp(k, "track_scores") == 0 && json_is_boolean(v))
+			r->track_scores = json_is_true(v);
+		else if (strcmp(k, "track_total_hits") == 0)
+		{
+			if (json_is_boolean(v))
+				r->track_total = json_is_true(v) ? -1 : 0;
+			else if (json_is_integer(v) && json_integer_value(v) >= -1)
+				r->track_total = json_integer_value(v) == -1 ? -1 : json_integer_value(v);
+			else
+			{
+				es_error_illegal_argument(err,
+										  "[track_total_hits] parameter must be positive or equals to -1, got %s",
+										  json_is_integer(v) ? "a negative value" : "a non-integer");
+				return -1;
+			}
+		}
+		else if (strcmp(k, "search_after") == 0 && json_is_array(v))
+		{
+			if (r->search_after)
+				json_decref(r->search_after);
+			r->search_after = json_incref(v);
+		}
+		else if (strcmp(k, "post_filter") == 0)
+		{
+			query_free(r->post_filter);
+			r->post_filter = query_parse(v, err);
+			if (r->post_filter == NULL)
+				return -1;
+		}
+		else if (strcmp(k, "min_score") == 0 && json_is_number(v))
+		{
+			r->has_min_score = true;
+			r->min_score = json_number_value(v);
+		}
+		else if (strcmp(k, "terminate_after") == 0 && json_is_integer(v))
+			r->terminate_after = json_integer_value(v);
+		else if (strcmp(k, "timeout") == 0 || strcmp(k, "explain") == 0 ||
+				 strcmp(k, "stored_fields") == 0 || strcmp(k, "stats") == 0 ||
+				 strcmp(k, "profile") == 0)
+			continue;
+		else if (strcmp(k, "aggs") == 0 || strcmp(k, "aggregations") == 0 ||
+				 strcmp(k, "highlight") == 0 || strcmp(k, "collapse") == 0 ||
+				 strcmp(k, "suggest") == 0 || strcmp(k, "rescore") == 0 ||
+				 strcmp(k, "script_fields") == 0 || strcmp(k, "docvalue_fields") == 0 ||
+				 strcmp(k, "fields") == 0 || strcmp(k, "pit") == 0 ||
+				 strcmp(k, "slice") == 0 || strcmp(k, "indices_boost") == 0)
+		{
+			es_error_illegal_argument(err,
+									  "[%s] is not supported by the development search server", k);
+			return -1;
+		}
+		else
+		{
+			es_error_set(err, 400, "parsing_exception",
+						 "Unknown key for a %s in [%s].", token_name(v), k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_request(SearchReq *r, SearchKind kind, const Request *req, EsError *err)
+{
+	const char *p;
+	bool		b;
+
+	memset(r, 0, sizeof(*r));
+	r->size = 10;
+	r->track_total = DEFAULT_TRACK_TOTAL;
+	r->max_docs = -1;
+	if (check_params(req, kind, err) < 0)
+		return -1;
+	if (req->body_len > 0)
+	{
+		json_error_t jerr;
+		json_t	   *body = json_loadb(req->body, req->body_len,
+									  JSON_REJECT_DUPLICATES, &jerr);
+		int			rc;
+
+		if (body == NULL)
+		{
+			es_error_set(err, 400, "parsing_exception",
+						 "failed to parse the request body: %s (line %d, column %d)",
+						 jerr.text, jerr.line, jerr.column);
+			return -1;
+		}
+		if (!json_is_object(body))
+		{
+			json_decref(body);
+			es_error_set(err, 400, "parsing_exception",
+						 "Expected [START_OBJECT] but found [%s]", token_name(body));
+			return -1;
+		}
+		rc = parse_body(r, body, kind, err);
+		json_decref(body);
+		if (rc < 0)
+			return -1;
+	}
+	else if (kind == SEARCH_DELETE_BY_QUERY && req_param(req, "q") == NULL)
+	{
+		es_error_set(err, 400, "action_request_validation_exception",
+					 "Validation Failed: 1: query is missing;");
+		return -1;
+	}
+	if ((p = req_param(req, "q")) != NULL && parse_q(r, p, err) < 0)
+		return -1;
+	if (r->query == NULL)
+		r->query = query_parse(NULL, err);
+
+	if (kind == SEARCH_DELETE_BY_QUERY)
+	{
+		if ((p = req_param(req, "conflicts")) != NULL)
+		{
+			if (strcmp(p, "proceed") == 0)
+				r->conflicts_proceed = true;
+			else if (strcmp(p, "abort") == 0)
+				r->conflicts_proceed = false;
+			else
+			{
+				es_error_illegal_argument(err,
+										  "conflicts may only be \"proceed\" or \"abort\" but was [%s]", p);
+				return -1;
+			}
+		}
+		if ((p = req_param(req, "max_docs")) != NULL &&
+			(parse_i64(p, &r->max_docs) < 0 || r->max_docs <= 0))
+		{
+			es_error_illegal_argument(err, "[max_docs] parameter must be a positive integer, got [%s]", p);
+			return -1;
+		}
+		if (bool_param(req, "wait_for_completion", true, &b, err) < 0)
+			return -1;
+		if (!b)
+		{
+			es_error_illegal_argument(err,
+									  "wait_for_completion=false is not supported by the development search server");
+			return -1;
+		}
+		return 0;
+	}
+	if (kind == SEARCH_COUNT)
+	{
+		if ((p = req_param(req, "terminate_after")) != NULL &&
+			parse_i64(p, &r->terminate_after) < 0)
+		{
+			es_error_illegal_argument(err, "Failed to parse int parameter [terminate_after] with value [%s]", p);
+			return -1;
+		}
+		return 0;
+	}
+
+	if ((p = req_param(req, "from")) != NULL && parse_i64(p, &r->from) < 0)
+	{
+		es_error_illegal_argument(err, "Failed to parse int parameter [from] with value [%s]", p);
+		return -1;
+	}
+	if ((p = req_param(req, "size")) != NULL && parse_i64(p, &r->size) < 0)
+	{
+		es_error_illegal_argument(err, "Failed to parse int parameter [size] with value [%s]", p);
+		return -1;
+	}
+	if ((p = req_param(req, "sort")) != NULL && parse_sort_param(r, p, err) < 0)
+		return -1;
+	if (req_param(req, "_source") || req_param(req, "_source_includes") ||
+		req_param(req, "_source_excludes") || req_param(req, "_source_include") ||
+		req_param(req, "_source_exclude"))
+		source_filter_from_request(&r->source, req);
+	else
+		source_filter_from_json(&r->source, r->source_json);
+	if (req_param(req, "version") && bool_param(req, "version", false, &r->version, err) < 0)
+		return -1;
+	if (req_param(req, "seq_no_primary_term") &&
+		bool_param(req, "seq_no_primary_term", false, &r->seq_no_pt, err) < 0)
+		return -1;
+	if (req_param(req, "track_scores") &&
+		bool_param(req, "track_scores", false, &r->track_scores, err) < 0)
+		return -1;
+	if ((p = req_param(req, "track_total_hits")) != NULL)
+	{
+		int64_t		n;
+
+		if (strcmp(p, "true") == 0 || *p == '\0')
+			r->track_total = -1;
+		else if (strcmp(p, "false") == 0)
+			r->track_total = 0;
+		else if (parse_i64(p, &n) == 0 && n >= -1)
+			r->track_total = n;
+		else
+		{
+			es_error_illegal_argument(err, "Failed to parse int parameter [track_total_hits] with value [%s]", p);
+			return -1;
+		}
+	}
+	if (bool_param(req, "rest_total_hits_as_int", false, &r->total_as_int, err) < 0)
+		return -1;
+	if (r->total_as_int)
+	{
+		if (r->track_total != DEFAULT_TRACK_TOTAL && r->track_total != -1)
+		{
+			es_error_illegal_argument(err,
+									  "[rest_total_hits_as_int] cannot be used if the tracking of total hits is not accurate, got %lld",
+									  (long long) r->track_total);
+			return -1;
+		}
+		r->track_total = -1;
+	}
+	if (req_param(req, "scroll"))
+	{
+		es_error_illegal_argument(err, "scroll is not supported by the development search server; use search_after");
+		return -1;
+	}
+	if (r->from < 0)
+	{
+		es_error_illegal_argument(err, "[from] parameter cannot be negative but was [%lld]",
+								  (long long) r->from);
+		return -1;
+	}
+	if (r->size < 0)
+	{
+		es_error_illegal_argument(err, "[size] parameter cannot be negative, found [%lld]",
+								  (long long) r->size);
+		return -1;
+	}
+	if (r->search_after)
+	{
+		if (r->nsort == 0)
+		{
+			es_error_illegal_argument(err, "Sort must contain at least one field.");
+			return -1;
+		}
+		if ((int) json_array_size(r->search_after) != r->nsort)
+		{
+			es_error_illegal_argument(err, "search_after has %d value(s) but sort has %d.",
+									  (int) json_array_size(r->search_after), r->nsort);
+			return -1;
+		}
+		if (r->from > 0)
+		{
+			es_error_illegal_argument(err, "`from` parameter must be set to 0 when `search_after` is used.");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Sorting
+ * ------------------------------------------------------------------------ */
+
+static const char text_sort_reason[] =
+"Text fields are not optimised for operations that require per-document "
+"field data like aggregations and sorting, so these operations are disabled "
+"by default. Please use a keyword field instead. Alternatively, set "
+"fielddata=true on [%s] in order to load field data by uninverting the "
+"inverted index. Note that this can use significant memory.";
+
+static void
+sortval_from_json(SortVal *sv, json_t *v)
+{
+	memset(sv, 0, sizeof(*sv));
+	if (json_is_integer(v))
+	{
+		sv->kind = 1;
+		sv->is_int = true;
+		sv->i = json_integer_value(v);
+		sv->num = (double) sv->i;
+	}
+	else if (json_is_real(v))
+	{
+		sv->kind = 1;
+		sv->num = json_real_value(v);
+	}
+	else if (json_is_string(v))
+	{
+		sv->kind = 2;
+		sv->str = sstrdup(json_string_value(v));
+	}
+	else if (json_is_boolean(v))
+	{
+		sv->kind = 1;
+		sv->is_int = true;
+		sv->i = json_is_true(v);
+		sv->num = (double) sv->i;
+	}
+}
+
+static int
+sortval_cmp(const SortVal *a, const SortVal *b)
+{
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->kind == 1)
+		return a->num < b->num ? -1 : a->num > b->num ? 1 : 0;
+	if (a->kind == 2)
+		return strcmp(a->str, b->str);
+	return 0;
+}
+
+/*
+ * Extract the key of a field for one hit.  Returns 0, or -1 with *errfield
+ * set when the field is text (no field data).
+ */
+static int
+field_key(SortField *sf, const Index *ix, json_t *src, SortVal *out, bool *text_err)
+{
+	char	   *src_path;
+	FieldKind	kind = field_kind(ix, sf->field, &src_path);
+	FieldVals	fv = {0};
+	SortVal		best = {0};
+	int			i;
+
+	*text_err = false;
+	if (kind != FK_DYNAMIC && kind != FK_DYNAMIC_KEYWORD)
+		sf->seen = true;
+	if (kind == FK_NUMERIC)
+		sf->numeric = true;
+	if (kind == FK_TEXT)
+	{
+		free(src_path);
+		*text_err = true;
+		return -1;
+	}
+	field_values(src, src_path, &fv);
+	for (i = 0; i < fv.n; i++)
+	{
+		SortVal		cur;
+		json_t	   *leaf = fv.v[i];
+
+		if (json_is_object(leaf))
+			continue;
+		if (kind == FK_DYNAMIC_KEYWORD && !json_is_string(leaf))
+			continue;
+		if (kind == FK_DYNAMIC && json_is_string(leaf))
+		{
+			*text_err = true;
+			break;
+		}
+		sf->seen = true;
+		if (kind == FK_KEYWORD && !json_is_string(leaf))
+		{
+			char		b[64];
+			json_t	   *s;
+
+			if (json_is_integer(leaf))
+				snprintf(b, sizeof(b), "%lld", (long long) json_integer_value(leaf));
+			else if (json_is_boolean(leaf))
+				snprintf(b, sizeof(b), "%s", json_is_true(leaf) ? "true" : "false");
+			else
+				snprintf(b, sizeof(b), "%.17g", json_number_value(leaf));
+			s = json_string(b);
+			sortval_from_json(&cur, s);
+			json_decref(s);
+		}
+		else if (kind == FK_NUMERIC && json_is_string(leaf))
+		{
+			char	   *end;
+			double		d = strtod(json_string_value(leaf), &end);
+
+			memset(&cur, 0, sizeof(cur));
+			if (*end != '\0')
+				continue;
+			cur.kind = 1;
+			cur.num = d;
+		}
+		else
+			sortval_from_json(&cur, leaf);
+		if (cur.kind == 1)
+			sf->numeric = true;
+		if (best.kind == 0 || (sf->desc ? sortval_cmp(&cur, &best) > 0
+							   : sortval_cmp(&cur, &best) < 0))
+		{
+			free(best.str);
+			best = cur;
+		}
+		else
+			free(cur.str);
+	}
+	field_values_free(&fv);
+	free(src_path);
+	if (*text_err)
+	{
+		free(best.str);
+		return -1;
+	}
+	if (best.kind == 0 && sf->missing == 2)
+		sortval_from_json(&best, sf->missing_value);
+	*out = best;
+	return 0;
+}
+
+static const SortField *cmp_sort;
+static int	cmp_nsort;
+
+static int
+hit_cmp_keys(const Hit *a, const Hit *b)
+{
+	for (int i = 0; i < cmp_nsort; i++)
+	{
+		const SortField *sf = &cmp_sort[i];
+		const SortVal *x = &a->keys[i],
+				   *y = &b->keys[i];
+		int			c;
+
+		if (sf->what == SF_FIELD && (x->kind == 0 || y->kind == 0))
+		{
+			if (x->kind == y->kind)
+				continue;
+			/* missing: _last by default, whatever the order */
+			c = x->kind == 0 ? 1 : -1;
+			return sf->missing == 1 ? -c : c;
+		}
+		c = sortval_cmp(x, y);
+		if (c != 0)
+			return sf->desc ? -c : c;
+	}
+	return 0;
+}
+
+static int
+hit_cmp(const void *pa, const void *pb)
+{
+	const Hit  *a = pa,
+			   *b = pb;
+	int			c;
+
+	if (cmp_nsort > 0)
+		c = hit_cmp_keys(a, b);
+	else
+		c = a->score < b->score ? 1 : a->score > b->score ? -1 : 0;
+	if (c != 0)
+		return c;
+	if (a->ixno != b->ixno)
+		return a->ixno < b->ixno ? -1 : 1;
+	return a->d->pos < b->d->pos ? -1 : a->d->pos > b->d->pos ? 1 : 0;
+}
+
+/* is the hit strictly after the search_after key? */
+static bool
+after_key(const Hit *h, const SortVal *after)
+{
+	Hit			probe = *h;
+
+	probe.keys = (SortVal *) after;
+	return hit_cmp_keys(h, &probe) > 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Execution
+ * ------------------------------------------------------------------------ */
+
+typedef struct Scan
+{
+	SearchReq  *r;
+	Index	   *ix;
+	int			ixno;
+	Hit		   *hits;
+	size_t		nhits;
+	size_t		cap;
+	uint64_t	total;
+	double		max_score;
+	bool		keep;			/* keep hits (else count only) */
+	bool		need_src;
+	bool		text_err;
+	const char *text_err_field;
+	Index	   *err_ix;
+	uint64_t	limit;			/* stop after this many matches (0 none) */
+	SortVal    *after;
+} Scan;
+
+static void
+free_keys(SortVal *k, int n)
+{
+	if (k == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		free(k[i].str);
+	free(k);
+}
+
+static bool
+scan_doc(void *arg, Index *ix, Doc *d)
+{
+	Scan	   *s = arg;
+	SearchReq  *r = s->r;
+	json_t	   *src = NULL;
+	double		score = 0,
+				fscore;
+	bool		m;
+	Hit			h;
+
+	if (s->need_src)
+	{
+		src = json_loadb(d->vis->data, d->vis->len, 0, NULL);
+		if (src == NULL)
+			return true;
+	}
+	m = query_match(r->query, d->id, src, &score);
+	if (m && r->post_filter)
+		m = query_match(r->post_filter, d->id, src, &fscore);
+	if (m && r->has_min_score && score < r->min_score)
+		m = false;
+	if (!m)
+		goto out;
+	memset(&h, 0, sizeof(h));
+	h.ix = ix;
+	h.d = d;
+	h.ixno = s->ixno;
+	h.score = score;
+	if (s->keep && r->nsort > 0)
+	{
+		h.keys = calloc((size_t) r->nsort, sizeof(SortVal));
+		if (h.keys == NULL)
+			abort();
+		for (int i = 0; i < r->nsort; i++)
+		{
+			SortField  *sf = &r->sort[i];
+
+			switch (sf->what)
+			{
+				case SF_SCORE:
+					h.keys[i].kind = 1;
+					h.keys[i].num = score;
+					break;
+				case SF_DOC:
+					h.keys[i].kind = 1;
+					h.keys[i].is_int = true;
+					h.keys[i].i = ((int64_t) s->ixno << 32) | d->pos;
+					h.keys[i].num = (double) h.keys[i].i;
+					break;
+				case SF_ID:
+					h.keys[i].kind = 2;
+					h.keys[i].str = sstrdup(d->id);
+					break;
+				case SF_FIELD:
+					if (field_key(sf, ix, src, &h.keys[i], &s->text_err) < 0)
+					{
+						s->text_err_field = sf->field;
+						s->err_ix = ix;
+						free_keys(h.keys, r->nsort);
+						if (src)
+							json_decref(src);
+						return false;
+					}
+					break;
+			}
+		}
+		if (s->after && !after_key(&h, s->after))
+		{
+			free_keys(h.keys, r->nsort);
+			goto out;
+		}
+	}
+	s->total++;
+	if (score > s->max_score)
+		s->max_score = score;
+	if (s->keep)
+	{
+		if (s->nhits == s->cap)
+		{
+			s->cap = s->cap ? s->cap * 2 : 256;
+			s->hits = realloc(s->hits, s->cap * sizeof(Hit));
+			if (s->hits == NULL)
+				abort();
+		}
+		s->hits[s->nhits++] = h;
+	}
+out:
+	if (src)
+		json_decref(src);
+	return s->limit == 0 || s->total < s->limit;
+}
+
+static void
+write_shards(JsonBuf *jb, const IndexList *l)
+{
+	int			shards = 0;
+
+	for (int i = 0; i < l->n; i++)
+		shards += l->v[i]->number_of_shards > 0 ? l->v[i]->number_of_shards : 1;
+	jb_cstr(jb, "\"_shards\":{\"total\":");
+	jb_i64(jb, shards);
+	jb_cstr(jb, ",\"successful\":");
+	jb_i64(jb, shards);
+	jb_cstr(jb, ",\"skipped\":0,\"failed\":0}");
+}
+
+static void
+write_sort_value(JsonBuf *jb, const SortField *sf, const SortVal *v, const Hit *h)
+{
+	if (sf->what == SF_DOC)
+	{
+		jb_i64(jb, h->d->pos);
+		return;
+	}
+	if (v->kind == 1)
+	{
+		if (v->is_int)
+			jb_i64(jb, v->i);
+		else
+			jb_double(jb, v->num);
+	}
+	else if (v->kind == 2)
+		jb_qcstr(jb, v->str);
+	else if (sf->numeric)
+		jb_cstr(jb, (sf->missing == 1) == sf->desc ? "9223372036854775807"
+				: "-9223372036854775808");
+	else
+		jb_cstr(jb, "null");
+}
+
+static void
+write_hit(JsonBuf *jb, const SearchReq *r, const Hit *h, bool show_score)
+{
+	const Doc  *d = h->d;
+
+	jb_cstr(jb, "{\"_index\":");
+	jb_qcstr(jb, h->ix->name);
+	jb_cstr(jb, ",\"_id\":");
+	jb_str(jb, d->id, d->id_len);
+	if (r->version)
+	{
+		jb_cstr(jb, ",\"_version\":");
+		jb_i64(jb, d->vis_version);
+	}
+	if (r->seq_no_pt)
+	{
+		jb_cstr(jb, ",\"_seq_no\":");
+		jb_i64(jb, d->vis_seq_no);
+		jb_cstr(jb, ",\"_primary_term\":1");
+	}
+	jb_cstr(jb, ",\"_score\":");
+	if (show_score)
+		jb_double(jb, h->score);
+	else
+		jb_cstr(jb, "null");
+	if (d->routing)
+	{
+		jb_cstr(jb, ",\"_routing\":");
+		jb_qcstr(jb, d->routing);
+	}
+	if (r->source.fetch)
+	{
+		jb_cstr(jb, ",\"_source\":");
+		source_filter_write(jb, &r->source, d->vis->data, d->vis->len);
+	}
+	if (r->nsort > 0)
+	{
+		jb_cstr(jb, ",\"sort\":[");
+		for (int i = 0; i < r->nsort; i++)
+		{
+			if (i)
+				jb_char(jb, ',');
+			write_sort_value(jb, &r->sort[i], &h->keys[i], h);
+		}
+		jb_char(jb, ']');
+	}
+	jb_char(jb, '}');
+}
+
+static int64_t
+max_result_window(const IndexList *l)
+{
+	int64_t		w = DEFAULT_MAX_RESULT_WINDOW;
+
+	for (int i = 0; i < l->n; i++)
+	{
+		json_t	   *v = json_object_get(l->v[i]->settings, "index.max_result_window");
+		int64_t		n;
+
+		if (v && json_i64(v, &n) && n < w)
+			w = n;
+	}
+	return w;
+}
+
+static bool
+sorted_by_score_only(const SearchReq *r)
+{
+	return r->nsort == 0 || (r->nsort == 1 && r->sort[0].what == SF_SCORE);
+}
+
+static void
+do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
+{
+	Scan		s;
+	JsonBuf    *jb = &resp->body;
+	bool		show_score = sorted_by_score_only(r) || r->track_scores;
+	bool		fast = query_is_match_all(r->query) && !r->post_filter &&
+		!r->has_min_score && (r->nsort == 0 || (r->nsort == 1 && r->sort[0].what == SF_DOC &&
+												!r->sort[0].desc)) && !r->search_after;
+	uint64_t	want = (uint64_t) (r->from + r->size);
+	int64_t		window = max_result_window(l);
+	SortVal    *after = NULL;
+
+	(void) srv;
+	if (l->n > 0 && r->from + r->size > window)
+	{
+		char		reason[512];
+
+		snprintf(reason, sizeof(reason),
+				 "Result window is too large, from + size must be less than or equal to: [%lld] "
+				 "but was [%lld]. See the scroll api for a more efficient way to request large "
+				 "data sets. This limit can be set by changing the [index.max_result_window] "
+				 "index level setting.", (long long) window, (long long) (r->from + r->size));
+		respond_phase_error(resp, 400, "illegal_argument_exception", reason, l->v[0]);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.keep = true;
+	if (r->search_after)
+	{
+		after = calloc((size_t) r->nsort, sizeof(SortVal));
+		if (after == NULL)
+			abort();
+		for (int i = 0; i < r->nsort; i++)
+			sortval_from_json(&after[i], json_array_get(r->search_after, (size_t) i));
+		s.after = after;
+	}
+	if (fast)
+	{
+		/* count without reading; collect only the requested page */
+		s.need_src = false;
+		for (int i = 0; i < l->n; i++)
+			s.total += l->v[i]->vis_count;
+		if (s.total > 0)
+			s.max_score = r->query->boost;
+		s.total = 0;
+		s.limit = want;
+		for (int i = 0; i < l->n && (want == 0 ? false : s.total < want); i++)
+		{
+			s.ix = l->v[i];
+			s.ixno = i;
+			index_foreach_visible(l->v[i], scan_doc, &s);
+		}
+		s.total = 0;
+		for (int i = 0; i < l->n; i++)
+			s.total += l->v[i]->vis_count;
+	}
+	else
+	{
+		for (int i = 0; i < l->n; i++)
+		{
+			s.ix = l->v[i];
+			s.ixno = i;
+			query_bind(r->query, l->v[i]);
+			if (r->post_filter)
+				query_bind(r->post_filter, l->v[i]);
+			s.need_src = query_needs_source(r->query) ||
+				(r->post_filter && query_needs_source(r->post_filter));
+			for (int k = 0; k < r->nsort; k++)
+				if (r->sort[k].what == SF_FIELD)
+					s.need_src = true;
+			index_foreach_visible(l->v[i], scan_doc, &s);
+			if (s.text_err)
+				break;
+		}
+	}
+	if (s.text_err)
+	{
+		char		reason[1024];
+
+		snprintf(reason, sizeof(reason), text_sort_reason, s.text_err_field);
+		respond_phase_error(resp, 400, "illegal_argument_exception", reason, s.err_ix);
+		goto done;
+	}
+	for (int k = 0; k < r->nsort; k++)
+	{
+		SortField  *sf = &r->sort[k];
+
+		if (sf->what == SF_FIELD && !sf->seen && !sf->unmapped_ok && l->n > 0)
+		{
+			char		reason[600];
+
+			snprintf(reason, sizeof(reason), "No mapping found for [%s] in order to sort on",
+					 sf->field);
+			respond_phase_error(resp, 400, "query_shard_exception", reason, l->v[0]);
+			goto done;
+		}
+	}
+	cmp_sort = r->sort;
+	cmp_nsort = r->nsort;
+	if (!fast && s.nhits > 1)
+		qsort(s.hits, s.nhits, sizeof(Hit), hit_cmp);
+
+	jb_reset(jb);
+	jb_cstr(jb, "{\"took\":");
+	jb_i64(jb, now_mono_ms() - t0);
+	jb_cstr(jb, ",\"timed_out\":false,");
+	write_shards(jb, l);
+	jb_cstr(jb, ",\"hits\":{");
+	if (r->total_as_int)
+	{
+		jb_cstr(jb, "\"total\":");
+		jb_u64(jb, s.total);
+		jb_char(jb, ',');
+	}
+	else if (r->track_total != 0)
+	{
+		bool		capped = r->track_total > 0 && s.total > (uint64_t) r->track_total;
+
+		jb_cstr(jb, "\"total\":{\"value\":");
+		jb_u64(jb, capped ? (uint64_t) r->track_total : s.total);
+		jb_cstr(jb, capped ? ",\"relation\":\"gte\"}," : ",\"relation\":\"eq\"},");
+	}
+	jb_cstr(jb, "\"max_score\":");
+	if (show_score && s.total > 0 && r->size > 0)
+		jb_double(jb, s.max_score);
+	else
+		jb_cstr(jb, "null");
+	jb_cstr(jb, ",\"hits\":[");
+	for (size_t i = (size_t) r->from, n = 0; i < s.nhits && (int64_t) n < r->size; i++, n++)
+	{
+		if (n)
+			jb_char(jb, ',');
+		write_hit(jb, r, &s.hits[i], show_score);
+	}
+	jb_cstr(jb, "]}}");
+	response_json(resp, 200);
+done:
+	for (size_t i = 0; i < s.nhits; i++)
+		free_keys(s.hits[i].keys, r->nsort);
+	free(s.hits);
+	free_keys(after, r->nsort);
+}
+
+static void
+do_count(SearchReq *r, IndexList *l, Response *resp)
+{
+	Scan		s;
+	JsonBuf    *jb = &resp->body;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	if (query_is_match_all(r->query) && !r->has_min_score)
+	{
+		for (int i = 0; i < l->n; i++)
+			s.total += l->v[i]->vis_count;
+		if (r->terminate_after > 0 && s.total > (uint64_t) r->terminate_after)
+			s.total = (uint64_t) r->terminate_after;
+	}
+	else
+	{
+		s.limit = r->terminate_after > 0 ? (uint64_t) r->terminate_after : 0;
+		for (int i = 0; i < l->n; i++)
+		{
+			s.ix = l->v[i];
+			s.ixno = i;
+			query_bind(r->query, l->v[i]);
+			s.need_src = query_needs_source(r->query);
+			index_foreach_visible(l->v[i], scan_doc, &s);
+			if (s.limit && s.total >= s.limit)
+				break;
+		}
+	}
+	jb_reset(jb);
+	jb_cstr(jb, "{\"count\":");
+	jb_u64(jb, s.total);
+	if (r->terminate_after > 0)
+	{
+		jb_cstr(jb, ",\"terminated_early\":");
+		jb_bool(jb, s.total >= (uint64_t) r->terminate_after);
+	}
+	jb_char(jb, ',');
+	write_shards(jb, l);
+	jb_char(jb, '}');
+	response_json(resp, 200);
+}
+
+/* collects matching docs of one index for _delete_by_query */
+typedef struct DbqScan
+{
+	SearchReq  *r;
+	bool		need_src;
+	Doc		  **docs;
+	size_t		n;
+	size_t		cap;
+	uint64_t	limit;
+} DbqScan;
+
+static bool
+dbq_doc(void *arg, Index *ix, Doc *d)
+{
+	DbqScan    *s = arg;
+	json_t	   *src = NULL;
+	double		score;
+	bool		m;
+
+	(void) ix;
+	if (s->need_src)
+	{
+		src = json_loadb(d->vis->data, d->vis->len, 0, NULL);
+		if (src == NULL)
+			return true;
+	}
+	m = query_match(s->r->query, d->id, src, &score);
+	if (src)
+		json_decref(src);
+	if (m)
+	{
+		if (s->n == s->cap)
+		{
+			s->cap = s->cap ? s->cap * 2 : 256;
+			s->docs = realloc(s->docs, s->cap * sizeof(Doc *));
+			if (s->docs == NULL)
+				abort();
+		}
+		s->docs[s->n++] = d;
+	}
+	return s->limit == 0 || s->n < s->limit;
+}
+
+static void
+do_delete_by_query(SearchReq *r, IndexList *l, const Request *req, Response *resp,
+				   int64_t t0)
+{
+	JsonBuf    *jb = &resp->body;
+	JsonBuf		failures;
+	uint64_t	total = 0,
+				deleted = 0,
+				conflicts = 0;
+	int			nfail = 0;
+	bool		aborted = false;
+	const char *refresh = req_param(req, "refresh");
+	bool		do_refresh = refresh && (*refresh == '\0' || strcmp(refresh, "true") == 0 ||
+										 strcmp(refresh, "wait_for") == 0);
+	int64_t		now = now_mono_ms();
+
+	if (refresh && !do_refresh && strcmp(refresh, "false") != 0)
+	{
+		es_respond_error(resp, 400, "illegal_argument_exception",
+						 "Unknown value for refresh: [%s].", refresh);
+		return;
+	}
+	jb_init(&failures);
+	for (int i = 0; i < l->n && !aborted; i++)
+	{
+		Index	   *ix = l->v[i];
+		DbqScan		s;
+
+		memset(&s, 0, sizeof(s));
+		s.r = r;
+		query_bind(r->query, ix);
+		s.need_src = query_needs_source(r->query);
+		if (r->max_docs > 0)
+			s.limit = (uint64_t) r->max_docs - total;
+		if (r->max_docs <= 0 || total < (uint64_t) r->max_docs)
+			index_foreach_visible(ix, dbq_doc, &s);
+		for (size_t k = 0; k < s.n; k++)
+		{
+			Doc		   *d = s.docs[k];
+
+			total++;
+			if (d->live && d->version == d->vis_version && d->seq_no == d->vis_seq_no)
+			{
+				index_delete_doc(ix, d, now);
+				deleted++;
+				continue;
+			}
+			conflicts++;
+			if (r->conflicts_proceed)
+				continue;
+			if (nfail++)
+				jb_char(&failures, ',');
+			jb_cstr(&failures, "{\"index\":");
+			jb_qcstr(&failures, ix->name);
+			jb_cstr(&failures, ",\"id\":");
+			jb_str(&failures, d->id, d->id_len);
+			jb_cstr(&failures, ",\"cause\":{\"type\":\"version_conflict_engine_exception\",\"reason\":");
+			{
+				char		reason[700];
+
+				if (d->live)
+					snprintf(reason, sizeof(reason),
+							 "[%s]: version conflict, required seqNo [%lld], primary term [1]. "
+							 "current document has seqNo [%lld] and primary term [1]",
+							 d->id, (long long) d->vis_seq_no, (long long) d->seq_no);
+				else
+					snprintf(reason, sizeof(reason),
+							 "[%s]: version conflict, required seqNo [%lld], primary term [1]. "
+							 "but no document was found", d->id, (long long) d->vis_seq_no);
+				jb_qcstr(&failures, reason);
+			}
+			jb_cstr(&failures, ",\"index_uuid\":");
+			jb_qcstr(&failures, ix->uuid);
+			jb_cstr(&failures, ",\"shard\":\"0\",\"index\":");
+			jb_qcstr(&failures, ix->name);
+			jb_cstr(&failures, "},\"status\":409}");
+			aborted = true;
+			break;
+		}
+		free(s.docs);
+		if (do_refresh)
+			index_refresh(ix);
+	}
+	jb_reset(jb);
+	jb_cstr(jb, "{\"took\":");
+	jb_i64(jb, now_mono_ms() - t0);
+	jb_cstr(jb, ",\"timed_out\":false,\"total\":");
+	jb_u64(jb, total);
+	jb_cstr(jb, ",\"deleted\":");
+	jb_u64(jb, deleted);
+	jb_cstr(jb, ",\"batches\":");
+	jb_u64(jb, (total + DBQ_SCROLL_SIZE - 1) / DBQ_SCROLL_SIZE);
+	jb_cstr(jb, ",\"version_conflicts\":");
+	jb_u64(jb, conflicts);
+	jb_cstr(jb, ",\"noops\":0,\"retries\":{\"bulk\":0,\"search\":0},"
+			"\"throttled_millis\":0,\"requests_per_second\":-1.0,"
+			"\"throttled_until_millis\":0,\"failures\":[");
+	if (failures.len)
+		jb_raw(jb, failures.data, failures.len);
+	jb_cstr(jb, "]}");
+	jb_free(&failures);
+	response_json(resp, aborted ? 409 : 200);
+}
 
 void
 search_handle(Server *srv, SearchKind kind, const char *targets,
 			  const Request *req, Response *resp)
 {
-	(void) srv;
-	(void) kind;
-	(void) targets;
-	(void) req;
-	es_respond_error(resp, 500, "exception", "search is not implemented yet");
+	SearchReq	r;
+	EsError		err;
+	IndexList	l = {0};
+	unsigned	flags = 0;
+	bool		b;
+	int64_t		t0 = now_mono_ms();
+
+	es_error_clear(&err);
+	if (parse_request(&r, kind, req, &err) < 0)
+	{
+		es_error_respond(resp, &err);
+		search_req_free(&r);
+		return;
+	}
+	if (bool_param(req, "ignore_unavailable", false, &b, &err) < 0)
+		goto fail;
+	if (b)
+		flags |= RESOLVE_IGNORE_UNAVAILABLE;
+	if (bool_param(req, "allow_no_indices", true, &b, &err) < 0)
+		goto fail;
+	if (b)
+		flags |= RESOLVE_ALLOW_NO_INDICES;
+	if (store_resolve(srv->store, targets, flags, &l, &err) < 0)
+		goto fail;
+	for (int i = 0; i < l.n; i++)
+		index_maybe_refresh(l.v[i], t0);
+	switch (kind)
+	{
+		case SEARCH_SEARCH:
+			do_search(srv, &r, &l, resp, t0);
+			break;
+		case SEARCH_COUNT:
+			do_count(&r, &l, resp);
+			break;
+		case SEARCH_DELETE_BY_QUERY:
+			do_delete_by_query(&r, &l, req, resp, t0);
+			break;
+	}
+	index_list_free(&l);
+	search_req_free(&r);
+	return;
+fail:
+	es_error_respond(resp, &err);
+	index_list_free(&l);
+	search_req_free(&r);
 }
