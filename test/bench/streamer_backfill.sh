@@ -1,0 +1,55 @@
+#!/bin/bash
+# streamer_backfill.sh: backfill throughput of 1M rows of about 100 bytes into
+# the development server, side by side with the baseline
+#   COPY (SELECT to_jsonb(t) FROM t) TO STDOUT   read by psql into /dev/null.
+# Each streamer run is a fresh reindex_begin (new alias and index) completed by
+# `reindex_streamer --once` (slot with exported snapshot, parallel chunked
+# reads through reindex.document, _bulk into devsearch, ready); the wall time
+# covers all of it.  Ratio = streamer rows/s / baseline rows/s (target >= 0.7).
+# Medians of BENCH_RUNS runs, with the default workers and with 1 worker.
+. "$(dirname "$0")/streamer_common.sh"
+ROWS=${BENCH_BACKFILL_ROWS:-1000000}
+
+bench_setup backfill
+q "CREATE TABLE b (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL, price numeric(10,2), at timestamptz NOT NULL, note text)" >/dev/null
+q "INSERT INTO b SELECT g, 'name ' || g, g % 1000, g / 100.0, '2026-01-01'::timestamptz + g * interval '1 s', md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
+q "VACUUM ANALYZE b" >/dev/null
+echo "# table b: $ROWS rows, $(q "SELECT pg_size_pretty(pg_relation_size('b'))"), avg row $(q "SELECT avg(pg_column_size(b.*))::int FROM b") bytes"
+
+base=()
+for i in $(seq 1 "$RUNS"); do
+	t0=$(date +%s.%N)
+	"$PGBINDIR/psql" -X -q -c "COPY (SELECT to_jsonb(t) FROM b t) TO STDOUT" >/dev/null || exit 1
+	t1=$(date +%s.%N)
+	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+	base+=("$($PY -c "print(round($ROWS / $s))")")
+	echo "  baseline run $i: ${s}s"
+done
+b=$(median "${base[@]}")
+
+rss=()
+n=0
+for workers in default 1; do
+	rates=()
+	for i in $(seq 1 "$RUNS"); do
+		n=$((n + 1))
+		job=$(q "SELECT reindex.reindex_begin('b', 'b$n', 'b$n')")
+		args=(--once)
+		[ "$workers" = default ] || args+=("--backfill-workers=$workers")
+		run_streamer "$bench_work/run.json" "${args[@]}" ||
+			{ echo "streamer failed: $(tail -n 20 "$bench_work/streamer.log")"; exit 1; }
+		s=$(jfield "$bench_work/run.json" elapsed_s)
+		rss+=("$(jfield "$bench_work/run.json" maxrss_kb)")
+		got=$(q "SELECT rows_backfilled FROM reindex.target WHERE index_name = 'b$n'")
+		[ "$got" = "$ROWS" ] || { echo "backfill of b$n wrote $got rows, expected $ROWS"; exit 1; }
+		rates+=("$($PY -c "print(round($ROWS / $s))")")
+		echo "  streamer (workers: $workers) run $i: ${s}s"
+		# free the server's memory and the slot for the next run
+		q "SELECT reindex.reindex_cancel($job)" >/dev/null 2>&1
+		q "SELECT pg_drop_replication_slot(slot_name) FROM reindex.target t JOIN pg_replication_slots s USING (slot_name) WHERE t.index_name = 'b$n' AND NOT s.active" >/dev/null 2>&1
+		curl -s -XDELETE "$ES_URL/b$n" >/dev/null
+	done
+	s=$(median "${rates[@]}")
+	echo "backfill $ROWS rows (workers: $workers): streamer $s rows/s vs COPY to_jsonb $b rows/s; ratio $(ratio "$s" "$b") (target >= 0.7)"
+done
+peak_rss_report "${rss[@]}"

@@ -1,0 +1,100 @@
+# streamer_common.sh: shared setup of the streamer benchmarks (sourced, never run;
+# run.sh skips it).
+#
+# Owns: the throwaway cluster (test/pgcluster.sh, database "bench"), the
+# development server on a free loopback port, finding the installed pieces,
+# the "not available yet" exit (status 3, which run.sh reports as such and
+# never as a figure), medians, and measured streamer runs
+# (streamer_measure.py: wall time and peak RSS from wait4).
+# Invariant: nothing here prints a number it did not measure in this run.
+set -u
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$top"
+PY=/usr/bin/python3
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PGBINDIR=$($PG_CONFIG --bindir)
+RUNS=${BENCH_RUNS:-3}
+NOT_AVAILABLE=3
+bench_work=""
+devsearch_pid=""
+bench_bg_pids=()
+
+bench_cleanup() {
+	for p in "${bench_bg_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	[ -z "$devsearch_pid" ] || kill "$devsearch_pid" 2>/dev/null
+	[ -z "$bench_work" ] || { test/pgcluster.sh destroy "$bench_work/pg" >/dev/null 2>&1; rm -rf "$bench_work"; }
+}
+
+not_available() {
+	echo "not available yet: $*"
+	exit $NOT_AVAILABLE
+}
+
+# bench_setup NAME [EXTRA_CONF_LINE...]: cluster + devsearch + extension + endpoint
+bench_setup() {
+	local name=$1
+	shift
+	STREAMER=""
+	for c in "$PGBINDIR/reindex_streamer" "$top/src/streamer/reindex_streamer"; do
+		[ -x "$c" ] && { STREAMER=$c; break; }
+	done
+	DEVSEARCH=$top/contrib/devsearch/devsearch
+	[ -x "$DEVSEARCH" ] || not_available "contrib/devsearch/devsearch is not built"
+	[ -n "$STREAMER" ] || not_available "reindex_streamer is not built"
+	[ -f "$($PG_CONFIG --sharedir)/extension/reindex.control" ] || not_available "the reindex extension is not installed"
+	bench_work=$(mktemp -d "/tmp/reindex-bench-$name.XXXXXX")
+	chmod 755 "$bench_work"
+	trap bench_cleanup EXIT
+	eval "$(test/pgcluster.sh start "$bench_work/pg" "$@")" || { echo "could not start PostgreSQL"; exit 1; }
+	"$PGBINDIR/createdb" bench || exit 1
+	export PGDATABASE=bench
+	DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=bench"
+	"$DEVSEARCH" --port 0 >"$bench_work/devsearch.out" 2>"$bench_work/devsearch.err" &
+	devsearch_pid=$!
+	ES_URL=""
+	for _ in $(seq 1 200); do
+		ES_URL=$(sed -n 's/^devsearch listening on \(http:[^ ]*\).*/\1/p' "$bench_work/devsearch.out")
+		[ -n "$ES_URL" ] && break
+		kill -0 "$devsearch_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "$ES_URL" ] || { echo "devsearch did not start: $(cat "$bench_work/devsearch.err")"; exit 1; }
+	q "CREATE EXTENSION reindex" >/dev/null || not_available "CREATE EXTENSION reindex failed"
+	local fn
+	fn=$(q "SELECT proname FROM pg_proc WHERE pronamespace = 'reindex'::regnamespace AND proname ~ 'endpoint' AND proname ~ '(add|create)' ORDER BY proname LIMIT 1")
+	[ -n "$fn" ] || not_available "no endpoint-adding function in the extension"
+	[ "$(q "SELECT count(*) FROM pg_proc WHERE pronamespace = 'reindex'::regnamespace AND proname IN ('reindex_begin', 'reindex_swap_alias')")" = 2 ] ||
+		not_available "reindex_begin / reindex_swap_alias are not in the extension"
+	q "SELECT reindex.$fn('default', '$ES_URL')" >/dev/null || exit 1
+	echo "# $(nproc) cores; PostgreSQL $("$PGBINDIR/postgres" --version | awk '{print $3}'); devsearch on loopback (no real Elasticsearch indexing cost); runs per figure: $RUNS"
+}
+
+q() { "$PGBINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
+
+median() { $PY -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(v))' "$@"; }
+ratio() { $PY -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print("%.2f" % (a/b if b else 0))' "$1" "$2"; }
+jfield() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+# run_streamer OUT.json ARGS...: run the streamer to completion, measured
+run_streamer() {
+	local out=$1
+	shift
+	$PY test/bench/streamer_measure.py "$out" -- "$STREAMER" -d "$DSN" --no-progress "$@" \
+		>>"$bench_work/streamer.log" 2>&1
+}
+
+# wait_job JOB STATE TIMEOUT_S
+wait_job() {
+	local deadline=$(($(date +%s) + $3))
+	until [ "$(q "SELECT state FROM reindex.job WHERE id = $1")" = "$2" ]; do
+		[ "$(date +%s)" -le "$deadline" ] || { echo "job $1 did not reach $2 (is $(q "SELECT state FROM reindex.job WHERE id = $1"))"; return 1; }
+		sleep 0.1
+	done
+}
+
+peak_rss_report() {	# peak_rss_report KB...
+	local max=0
+	for k in "$@"; do [ "$k" -gt "$max" ] && max=$k; done
+	local mb=$((max / 1024))
+	echo "streamer peak RSS: $mb MB (target <= 64 MB: $([ "$mb" -le 64 ] && echo met || echo NOT met))"
+}
