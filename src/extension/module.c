@@ -18,6 +18,8 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -65,4 +67,20 @@ Datum
 reindex_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(REINDEX_VERSION));
+}
+
+PG_FUNCTION_INFO_V1(reindex_caller_may_read);
+
+/*
+ * reindex._caller_may_read(regclass): may the role that called the SQL API
+ * read this table?  SECURITY DEFINER functions run as the extension owner,
+ * so they ask about the outer user (the session user, or the role chosen
+ * with SET ROLE), which a SECURITY DEFINER call does not change.
+ */
+Datum
+reindex_caller_may_read(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	PG_RETURN_BOOL(pg_class_aclcheck(relid, GetOuterUserId(), ACL_SELECT) == ACLCHECK_OK);
 }

@@ -67,9 +67,11 @@ CREATE TABLE target (
 	backfill_done_at timestamptz,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	updated_at	timestamptz NOT NULL DEFAULT now(),
-	UNIQUE (endpoint, index_name),
 	CHECK (include_columns IS NULL OR exclude_columns IS NULL)
 );
+-- an index name is taken while its target is not dropped
+CREATE UNIQUE INDEX target_live_index ON target (endpoint, index_name)
+	WHERE state <> 'dropped';
 COMMENT ON TABLE target IS 'one search index fed from one source table through its own logical replication slot';
 COMMENT ON COLUMN target.source IS 'the source table (a partitioned table stands for all its partitions)';
 COMMENT ON COLUMN target.source_name IS 'schema-qualified, quoted name of the source, for humans and dumps';

@@ -1,0 +1,221 @@
+-- 24_lifecycle.sql: swap, rollback, finish and cancel.
+--
+-- State rules (job states; see 10_catalog.sql):
+--   swap      ready | rolled_back (| catching_up with force) -> swapped
+--   rollback  swapped -> rolled_back (alias back to the old index, or to none
+--             for an initial build)
+--   finish    swapped -> completed; the old target retires (slot dropped,
+--             index deleted when asked)
+--   cancel    backfilling | catching_up | ready | rolled_back | failed
+--             -> cancelled; the new target retires and its index is deleted
+-- Each call is idempotent: repeating it after success only says so (NOTICE).
+-- Alias changes: the catalog rows are changed first, then one atomic
+-- POST /_aliases is sent, all in the caller's transaction, so an HTTP failure
+-- rolls the catalog back and the cluster stays as it was.  Only the rows of
+-- the alias and the job are locked; reindex_status never waits for them.
+
+-- The alias and its active job, locked; an error when there is none.
+CREATE FUNCTION _lock_active_job(alias text) RETURNS reindex.job
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+BEGIN
+	PERFORM FROM reindex.alias a WHERE a.name = _lock_active_job.alias FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'alias "%" does not exist', alias
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	SELECT * INTO j FROM reindex.job x
+	 WHERE x.alias = _lock_active_job.alias
+	   AND x.state IN ('backfilling', 'catching_up', 'ready', 'swapped', 'rolled_back')
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'alias "%" has no active reindex job', alias
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Start one with reindex_begin().';
+	END IF;
+	RETURN j;
+END
+$$;
+COMMENT ON FUNCTION _lock_active_job(text) IS 'internal: lock an alias and its active job';
+
+-- Point the alias from one target's index to another's (either may be NULL).
+CREATE FUNCTION _move_alias(alias text, from_target bigint, to_target bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ep text;
+	actions jsonb := '[]';
+	idx text;
+BEGIN
+	SELECT a.endpoint INTO ep FROM reindex.alias a WHERE a.name = _move_alias.alias;
+	UPDATE reindex.alias a SET current_target = to_target WHERE a.name = _move_alias.alias;
+	IF from_target IS NOT NULL THEN
+		SELECT index_name INTO idx FROM reindex.target WHERE id = from_target;
+		actions := actions || jsonb_build_array(jsonb_build_object('remove',
+			jsonb_build_object('index', idx, 'alias', alias)));
+	END IF;
+	IF to_target IS NOT NULL THEN
+		SELECT index_name INTO idx FROM reindex.target WHERE id = to_target;
+		actions := actions || jsonb_build_array(jsonb_build_object('add',
+			jsonb_build_object('index', idx, 'alias', alias)));
+	END IF;
+	PERFORM reindex._es_call(ep, format('move alias "%s"', alias), 'POST', '/_aliases',
+							 jsonb_build_object('actions', actions)::text);
+END
+$$;
+COMMENT ON FUNCTION _move_alias(text, bigint, bigint) IS 'internal: catalog change plus one atomic POST /_aliases moving an alias between targets';
+
+CREATE FUNCTION reindex_swap_alias(alias text, force boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+	lag numeric;
+BEGIN
+	j := reindex._lock_active_job(alias);
+	IF j.state = 'swapped' THEN
+		RAISE NOTICE 'alias "%" already points to the new index of reindex job %', alias, j.id;
+		RETURN j.id;
+	END IF;
+	IF j.state = 'backfilling' THEN
+		RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'The new index is still being backfilled.',
+			HINT = 'Wait until reindex_status() reports state "ready".';
+	END IF;
+	lag := reindex._target_lag_bytes(j.new_target);
+	IF NOT coalesce(force, false) THEN
+		IF j.state NOT IN ('ready', 'rolled_back') THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('It is in state "%s".', j.state),
+				HINT = 'Wait until reindex_status() reports state "ready", or pass force => true to swap while it catches up.';
+		END IF;
+		IF lag IS NULL OR lag > j.lag_threshold_bytes THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('The new index lags %s bytes of WAL behind, more than the threshold of %s bytes.',
+								coalesce(lag::text, 'an unknown number of'), j.lag_threshold_bytes),
+				HINT = 'Wait until reindex_status() shows lag_bytes below the threshold (is the streamer running?), or pass force => true.';
+		END IF;
+	END IF;
+	UPDATE reindex.job SET state = 'swapped' WHERE id = j.id;
+	PERFORM reindex._move_alias(alias,
+		(SELECT a.current_target FROM reindex.alias a WHERE a.name = reindex_swap_alias.alias),
+		j.new_target);
+	RETURN j.id;
+END
+$$;
+COMMENT ON FUNCTION reindex_swap_alias(text, boolean) IS 'point the alias at the new index of its ready job: one atomic _aliases request plus the catalog change, in one transaction; force => true also swaps a job that is still catching up; idempotent';
+
+CREATE FUNCTION reindex_rollback(alias text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+	last reindex.job;
+BEGIN
+	PERFORM FROM reindex.alias a WHERE a.name = reindex_rollback.alias;
+	IF FOUND AND NOT EXISTS (SELECT FROM reindex.job x WHERE x.alias = reindex_rollback.alias
+								AND x.state IN ('backfilling', 'catching_up', 'ready', 'swapped', 'rolled_back')) THEN
+		SELECT * INTO last FROM reindex.job x WHERE x.alias = reindex_rollback.alias
+		 ORDER BY x.id DESC LIMIT 1;
+		IF last.state = 'completed' THEN
+			RAISE EXCEPTION 'reindex job % of alias "%" is completed', last.id, alias
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'The old index is no longer fed, so the alias cannot go back to it.',
+				HINT = 'Start a new reindex with reindex_begin() instead.';
+		END IF;
+	END IF;
+	j := reindex._lock_active_job(alias);
+	IF j.state = 'rolled_back' THEN
+		RAISE NOTICE 'reindex job % is already rolled back', j.id;
+		RETURN j.id;
+	END IF;
+	IF j.state <> 'swapped' THEN
+		RAISE EXCEPTION 'reindex job % has not been swapped', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('It is in state "%s"; the alias still points to the old index.', j.state),
+			HINT = 'To abandon the job, call reindex_cancel().';
+	END IF;
+	UPDATE reindex.job SET state = 'rolled_back' WHERE id = j.id;
+	PERFORM reindex._move_alias(alias, j.new_target, j.old_target);
+	RETURN j.id;
+END
+$$;
+COMMENT ON FUNCTION reindex_rollback(text) IS 'point the alias back at the old index (still fed) after a swap; for an initial build the alias is removed; idempotent';
+
+-- The job, locked; an error when it does not exist.
+CREATE FUNCTION _lock_job(job bigint) RETURNS reindex.job
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+BEGIN
+	-- lock the alias first, as swap and rollback do, so they cannot deadlock
+	PERFORM FROM reindex.alias a JOIN reindex.job x ON x.alias = a.name
+	 WHERE x.id = _lock_job.job FOR UPDATE OF a;
+	SELECT * INTO j FROM reindex.job x WHERE x.id = _lock_job.job FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'reindex job % does not exist', coalesce(job::text, 'NULL')
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	RETURN j;
+END
+$$;
+COMMENT ON FUNCTION _lock_job(bigint) IS 'internal: lock a job (and its alias)';
+
+CREATE FUNCTION reindex_finish(job bigint, drop_old_index boolean DEFAULT false) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+BEGIN
+	j := reindex._lock_job(job);
+	IF j.state = 'completed' THEN
+		RAISE NOTICE 'reindex job % is already completed', j.id;
+		IF j.old_target IS NULL THEN
+			RETURN NULL;
+		END IF;
+		RETURN reindex._retire_target(j.old_target, coalesce(drop_old_index, false));
+	END IF;
+	IF j.state <> 'swapped' THEN
+		RAISE EXCEPTION 'reindex job % cannot be finished', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('It is in state "%s"; only a swapped job can be finished.', j.state),
+			HINT = CASE WHEN j.state IN ('cancelled', 'failed') THEN 'Start a new reindex with reindex_begin().'
+						WHEN j.state = 'rolled_back' THEN 'Swap the alias again with reindex_swap_alias(), or cancel the job with reindex_cancel().'
+						ELSE 'Swap the alias with reindex_swap_alias() first.' END;
+	END IF;
+	UPDATE reindex.job SET state = 'completed' WHERE id = j.id;
+	IF j.old_target IS NULL THEN
+		RETURN NULL;
+	END IF;
+	RETURN reindex._retire_target(j.old_target, coalesce(drop_old_index, false));
+END
+$$;
+COMMENT ON FUNCTION reindex_finish(bigint, boolean) IS 'complete a swapped job: stop feeding the old index and drop its slot (at once when no streamer holds it, else by the streamer), delete the old index when drop_old_index; returns the old target''s state; idempotent';
+
+CREATE FUNCTION reindex_cancel(job bigint) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+BEGIN
+	j := reindex._lock_job(job);
+	IF j.state = 'cancelled' THEN
+		RAISE NOTICE 'reindex job % is already cancelled', j.id;
+		RETURN reindex._retire_target(j.new_target, true);
+	END IF;
+	IF j.state = 'swapped' THEN
+		RAISE EXCEPTION 'reindex job % cannot be cancelled', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'The alias points to its new index.',
+			HINT = 'Roll the alias back with reindex_rollback() first, or keep the new index with reindex_finish().';
+	END IF;
+	IF j.state = 'completed' THEN
+		RAISE EXCEPTION 'reindex job % cannot be cancelled', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'It is completed.',
+			HINT = 'Start a new reindex with reindex_begin() to go back.';
+	END IF;
+	UPDATE reindex.job SET state = 'cancelled' WHERE id = j.id;
+	RETURN reindex._retire_target(j.new_target, true);
+END
+$$;
+COMMENT ON FUNCTION reindex_cancel(bigint) IS 'abandon a job that is not swapped: stop feeding its new index, drop its slot and delete the index (at once when no streamer holds the slot, else by the streamer); returns the new target''s state; idempotent';

@@ -1,0 +1,69 @@
+-- 28_privileges.sql: who may do what.
+--
+-- Security model:
+--   * PUBLIC can execute nothing and read nothing in schema reindex.
+--   * The API functions are SECURITY DEFINER (owned by the superuser who ran
+--     CREATE EXTENSION) with search_path = pg_catalog, pg_temp.  A role gets
+--     them with reindex.grant_admin(role); reindex_begin additionally checks
+--     that the calling role may SELECT the source table.
+--   * The streamer's role gets exactly what it reads and writes with
+--     reindex.grant_streamer(role): it reads endpoints (secrets included),
+--     aliases, jobs and targets, writes progress columns of targets and the
+--     state and error of jobs, and owns backfill_chunk, dead_letter and its
+--     history rows.  It also needs REPLICATION (ALTER ROLE ... REPLICATION)
+--     and SELECT on the source tables, which grant_streamer does not give.
+
+CREATE FUNCTION grant_admin(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	f text;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %I', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoints TO %I', role::text);
+	FOREACH f IN ARRAY ARRAY[
+		'reindex.version()',
+		'reindex.endpoint_add(text, text, text, text, text, text, boolean)',
+		'reindex.endpoint_alter(text, text, text, text, text, text, boolean)',
+		'reindex.endpoint_drop(text)',
+		'reindex.reindex_begin(regclass, text, text, text, jsonb)',
+		'reindex.reindex_status(text)',
+		'reindex.reindex_swap_alias(text, boolean)',
+		'reindex.reindex_rollback(text)',
+		'reindex.reindex_finish(bigint, boolean)',
+		'reindex.reindex_cancel(bigint)'] LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, role::text);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION grant_admin(regrole) IS 'let a role run the reindex SQL API (endpoints, begin, status, swap, rollback, finish, cancel)';
+
+CREATE FUNCTION grant_streamer(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	f regprocedure;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %I', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %I', role::text);
+	EXECUTE format('GRANT UPDATE (state, consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
+				   ' events_applied, stale_rejected, retried, dead_lettered, lag_bytes, lag_seconds,'
+				   ' last_error, streamer_id, heartbeat_at, backfill_started_at, backfill_done_at, updated_at)'
+				   ' ON reindex.target TO %I', role::text);
+	EXECUTE format('GRANT UPDATE (state, error, updated_at, finished_at) ON reindex.job TO %I', role::text);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %I', role::text);
+	EXECUTE format('GRANT SELECT, INSERT ON reindex.dead_letter, reindex.history TO %I', role::text);
+	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %I', role::text);
+	-- the version check and the document encoder (src/sql/30_*.sql onwards)
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+			  WHERE p.pronamespace = 'reindex'::regnamespace
+				AND p.proname IN ('version', 'document', 'document_by_key') LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, role::text);
+	END LOOP;
+	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN
+		RAISE NOTICE 'role "%" cannot stream changes yet', role
+			USING HINT = format('Give it the REPLICATION attribute with ALTER ROLE %I REPLICATION, and SELECT on the source tables.', role::text);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION grant_streamer(regrole) IS 'give the streamer''s role exactly the catalog privileges it needs (it also needs REPLICATION and SELECT on the source tables)';
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA reindex FROM PUBLIC;
