@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ *
+ * wire_format.h
+ *	  Constants of the `reindex` output plugin's wire format, shared by the
+ *	  plugin (backend) and the streamer (frontend).  The format itself is
+ *	  described in src/plugin/WIRE-FORMAT.md; this header only names its
+ *	  version and its operation words so both ends spell them identically.
+ *
+ *	  Invariant: every message is one line "<op> <version> ...", fields
+ *	  separated by exactly one space; <op> is one of the words below.
+ *
+ * IDENTIFICATION
+ *	  src/common/wire_format.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef REINDEX_WIRE_FORMAT_H
+#define REINDEX_WIRE_FORMAT_H
+
+/* the only format version the plugin speaks; option format_version */
+#define REINDEX_WIRE_FORMAT_VERSION	1
+
+#define REINDEX_OP_BEGIN		"begin"
+#define REINDEX_OP_COMMIT		"commit"
+#define REINDEX_OP_INDEX		"index"
+#define REINDEX_OP_DELETE		"delete"
+#define REINDEX_OP_REFETCH		"refetch"
+#define REINDEX_OP_TRUNCATE		"truncate"
+
+/* separator of the parts of a composite document id, and its escape */
+#define REINDEX_ID_SEPARATOR	'|'
+#define REINDEX_ID_ESCAPE		'\\'
+
+#endif							/* REINDEX_WIRE_FORMAT_H */

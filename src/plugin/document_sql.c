@@ -1,0 +1,293 @@
+/*-------------------------------------------------------------------------
+ *
+ * document_sql.c
+ *	  SQL functions rendering a row exactly as the output plugin does:
+ *	  reindex.document(rel, record, include_columns, exclude_columns) and
+ *	  reindex.document_by_key(rel, key jsonb, include_columns,
+ *	  exclude_columns).  Both return "<id> <document>", byte for byte the
+ *	  tail of the plugin's index line for that row and column selection.
+ *	  The backfill reads every row through reindex.document(); refetch
+ *	  events are resolved with reindex.document_by_key().
+ *
+ *	  Invariants:
+ *	  - They encode with the plugin's encoder and metadata (encoder.c,
+ *		relinfo.c); record columns are matched to the table's by name and
+ *		must have the same types.
+ *	  - document_by_key() builds its query only from catalog names, quoted;
+ *		key values travel as a parameter.
+ *
+ * IDENTIFICATION
+ *	  src/plugin/document_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "encoder.h"
+
+PG_FUNCTION_INFO_V1(reindex_document);
+PG_FUNCTION_INFO_V1(reindex_document_by_key);
+
+/* how the columns of one record type map to a relation's, per call site */
+typedef struct RecordMap
+{
+	Oid			relid;
+	uint64		generation;		/* of the RelInfo it was built for */
+	Oid			tuptype;
+	int32		tuptypmod;
+	TupleDesc	tupdesc;		/* copy, in fn_mcxt */
+	int		   *map;			/* RelInfo column -> record attribute index */
+} RecordMap;
+
+/* column names from a text[] (NULL: NIL) */
+static List *
+names_of(FunctionCallInfo fcinfo, int argno)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NIL;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("column names must not be null")));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
+}
+
+static bool *
+selection_of(FunctionCallInfo fcinfo, RelInfo *ri)
+{
+	List	   *include = names_of(fcinfo, 2);
+	List	   *exclude = names_of(fcinfo, 3);
+
+	if (include == NIL && exclude == NIL)
+		return NULL;
+	return relinfo_select_columns(ri, include, exclude, CurrentMemoryContext);
+}
+
+static RecordMap *
+record_map_get(FunctionCallInfo fcinfo, RelInfo *ri, Oid tuptype,
+			   int32 tuptypmod)
+{
+	RecordMap  *rm = fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	TupleDesc	desc;
+
+	if (rm != NULL && rm->relid == ri->relid &&
+		rm->generation == ri->generation && rm->tuptype == tuptype &&
+		rm->tuptypmod == tuptypmod)
+		return rm;
+
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	if (rm == NULL)
+		rm = palloc0(sizeof(RecordMap));
+	else
+	{
+		if (rm->tupdesc)
+			FreeTupleDesc(rm->tupdesc);
+		if (rm->map)
+			pfree(rm->map);
+		rm->tupdesc = NULL;
+		rm->map = NULL;
+	}
+	fcinfo->flinfo->fn_extra = rm;
+	rm->relid = InvalidOid;		/* until complete */
+
+	desc = lookup_rowtype_tupdesc(tuptype, tuptypmod);
+	rm->tupdesc = CreateTupleDescCopy(desc);
+	ReleaseTupleDesc(desc);
+	rm->map = palloc(sizeof(int) * Max(ri->ncols, 1));
+	MemoryContextSwitchTo(old);
+
+	for (int c = 0; c < ri->ncols; c++)
+	{
+		int			i;
+
+		for (i = 0; i < rm->tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(rm->tupdesc, i);
+
+			if (!att->attisdropped &&
+				strcmp(NameStr(att->attname), ri->cols[c].name) == 0)
+				break;
+		}
+		if (i == rm->tupdesc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("record has no column \"%s\" of table \"%s.%s\"",
+							ri->cols[c].name, ri->nspname, ri->relname),
+					 errhint("Pass a whole row of the table, as in reindex.document('t', t) FROM t.")));
+		if (TupleDescAttr(rm->tupdesc, i)->atttypid != ri->cols[c].type->typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of the record has type %s, but column \"%s\" of table \"%s.%s\" has type %s",
+							ri->cols[c].name,
+							format_type_be(TupleDescAttr(rm->tupdesc, i)->atttypid),
+							ri->cols[c].name, ri->nspname, ri->relname,
+							format_type_be(ri->cols[c].type->typid))));
+		rm->map[c] = i;
+	}
+
+	rm->relid = ri->relid;
+	rm->generation = ri->generation;
+	rm->tuptype = tuptype;
+	rm->tuptypmod = tuptypmod;
+	return rm;
+}
+
+/*
+ * reindex.document(rel regclass, r record, include_columns text[],
+ *					exclude_columns text[]) RETURNS text
+ */
+Datum
+reindex_document(PG_FUNCTION_ARGS)
+{
+	HeapTupleHeader th;
+	HeapTupleData tuple;
+	RelInfo    *ri;
+	RecordMap  *rm;
+	Datum	   *values;
+	bool	   *nulls;
+	bool	   *selected;
+	StringInfoData out;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+
+	ri = relinfo_get_by_oid(PG_GETARG_OID(0));
+	relinfo_require_key(ri);
+	selected = selection_of(fcinfo, ri);
+
+	th = PG_GETARG_HEAPTUPLEHEADER(1);
+	rm = record_map_get(fcinfo, ri, HeapTupleHeaderGetTypeId(th),
+						HeapTupleHeaderGetTypMod(th));
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	values = palloc(sizeof(Datum) * Max(rm->tupdesc->natts, 1));
+	nulls = palloc(sizeof(bool) * Max(rm->tupdesc->natts, 1));
+	heap_deform_tuple(&tuple, rm->tupdesc, values, nulls);
+
+	initStringInfo(&out);
+	encoder_append_id(&out, ri, values, nulls, rm->map);
+	appendStringInfoChar(&out, ' ');
+	encoder_append_document(&out, ri, values, nulls, rm->map, selected);
+
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+/* SELECT * FROM rel WHERE k1 = ($1->>'k1')::t1 AND ... */
+static char *
+key_query_of(RelInfo *ri)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT * FROM %s WHERE ",
+					 quote_qualified_identifier(ri->nspname, ri->relname));
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		ColEnc	   *col = &ri->cols[ri->keycols[k]];
+		char	   *field = quote_literal_cstr(col->name);
+
+		if (k > 0)
+			appendStringInfoString(&q, " AND ");
+		appendStringInfo(&q, "%s OPERATOR(pg_catalog.=) ",
+						 quote_identifier(col->name));
+		if (col->type->kind == ENC_BYTEA)
+			appendStringInfo(&q, "pg_catalog.decode($1 OPERATOR(pg_catalog.->>) %s, 'base64')",
+							 field);
+		else
+			appendStringInfo(&q, "($1 OPERATOR(pg_catalog.->>) %s)::%s",
+							 field, format_type_be_qualified(col->type->typid));
+	}
+	return q.data;
+}
+
+/*
+ * reindex.document_by_key(rel regclass, key jsonb, include_columns text[],
+ *						   exclude_columns text[]) RETURNS text
+ *
+ * The current row with that key (the key object of a refetch event), as
+ * reindex.document() renders it; NULL if there is none.
+ */
+Datum
+reindex_document_by_key(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	RelInfo    *ri;
+	char	   *query;
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		args[1];
+	StringInfoData out;
+	bool		found = false;
+	int			ret;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	args[0] = PG_GETARG_DATUM(1);
+
+	ri = relinfo_get_by_oid(relid);
+	relinfo_require_key(ri);
+	query = key_query_of(ri);
+	initStringInfo(&out);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_with_args(query, 1, argtypes, args, NULL, true, 2);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(ret));
+	if (SPI_processed > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("more than one row of table \"%s.%s\" has this key",
+						ri->nspname, ri->relname)));
+	if (SPI_processed == 1)
+	{
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Datum	   *values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+		bool	   *nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+		int		   *map = palloc(sizeof(int) * Max(ri->ncols, 1));
+		bool	   *selected = selection_of(fcinfo, ri);
+
+		/* SELECT * lists the table's live columns in order */
+		for (int c = 0; c < ri->ncols; c++)
+			map[c] = c;
+		if (desc->natts != ri->ncols)
+			elog(ERROR, "row of \"%s.%s\" has %d columns, expected %d",
+				 ri->nspname, ri->relname, desc->natts, ri->ncols);
+		heap_deform_tuple(SPI_tuptable->vals[0], desc, values, nulls);
+		encoder_append_id(&out, ri, values, nulls, map);
+		appendStringInfoChar(&out, ' ');
+		encoder_append_document(&out, ri, values, nulls, map, selected);
+		found = true;
+	}
+	SPI_finish();
+
+	if (!found)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}

@@ -1,0 +1,614 @@
+/*-------------------------------------------------------------------------
+ *
+ * encoder.c
+ *	  The one document encoder: writes a row's document id, its document
+ *	  (a compact JSON object) and its key object straight into a
+ *	  StringInfo.  The output plugin and reindex.document() both call it,
+ *	  so a row renders to the same bytes in the stream and in the backfill.
+ *
+ *	  Invariants:
+ *	  - Output is compact JSON on one line: no newline is ever written
+ *		(json/jsonb values are embedded with insignificant whitespace
+ *		removed; strings escape every control character).
+ *	  - Values never depend on session settings: floats use the shortest
+ *		exact representation, dates and times are written here in ISO 8601
+ *		(timestamptz in UTC with "Z"), intervals in the "postgres" style.
+ *	  - Non-finite numbers are JSON strings: "NaN", "Infinity",
+ *		"-Infinity"; non-finite dates and timestamps are "infinity" and
+ *		"-infinity".
+ *	  - Memory is allocated in the caller's current context, which the
+ *		caller resets (per change in the plugin, per call in SQL).
+ *
+ * IDENTIFICATION
+ *	  src/plugin/encoder.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "common/base64.h"
+#include "common/shortest_dec.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "encoder.h"
+#include "wire_format.h"
+
+static void append_scalar(StringInfo out, TypeEnc *type, Datum value,
+						  bool quote);
+
+/*---- strings ----*/
+
+/* 0: copy as is; otherwise the character after the backslash ('u': \u00XX) */
+static const char json_escape[256] = {
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+	'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+	0, 0, '"', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '\\', 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'u',
+};
+
+/* s[0..len) as a JSON string, quotes included */
+void
+encoder_append_json_string(StringInfo out, const char *s, int len)
+{
+	const char *run = s;
+	const char *end = s + len;
+	const char *p;
+
+	enlargeStringInfo(out, len + 2);
+	out->data[out->len++] = '"';
+	for (p = s; p < end; p++)
+	{
+		char		e = json_escape[(unsigned char) *p];
+
+		if (likely(e == 0))
+			continue;
+		if (p > run)
+			appendBinaryStringInfo(out, run, p - run);
+		if (e == 'u')
+			appendStringInfo(out, "\\u%04x", (unsigned char) *p);
+		else
+		{
+			appendStringInfoChar(out, '\\');
+			appendStringInfoChar(out, e);
+		}
+		run = p + 1;
+	}
+	if (p > run)
+		appendBinaryStringInfo(out, run, p - run);
+	appendStringInfoChar(out, '"');
+}
+
+static inline void
+append_text(StringInfo out, const char *s, int len, bool quote)
+{
+	if (quote)
+		encoder_append_json_string(out, s, len);
+	else
+		appendBinaryStringInfo(out, s, len);
+}
+
+/* valid JSON text, minus whitespace outside strings */
+static void
+append_json_compact(StringInfo out, const char *s, int len)
+{
+	bool		in_string = false;
+
+	enlargeStringInfo(out, len);
+	for (int i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (in_string)
+		{
+			if (c == '\\' && i + 1 < len)
+			{
+				out->data[out->len++] = c;
+				c = s[++i];
+			}
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+			continue;
+		else if (c == '"')
+			in_string = true;
+		out->data[out->len++] = c;
+	}
+	out->data[out->len] = '\0';
+}
+
+/*---- dates and times ----*/
+
+static void
+append_date_part(StringInfo out, int year, int mon, int mday)
+{
+	/* ISO 8601 astronomical years: 0000 is 1 BC, -0001 is 2 BC */
+	if (year >= 0)
+		appendStringInfo(out, "%04d-%02d-%02d", year, mon, mday);
+	else
+		appendStringInfo(out, "-%04d-%02d-%02d", -year, mon, mday);
+}
+
+/* hh:mm:ss, then the fraction: always 6 digits, or trimmed and only if any */
+static void
+append_time_part(StringInfo out, int hour, int min, int sec, int usec,
+				 bool full_fraction)
+{
+	appendStringInfo(out, "%02d:%02d:%02d", hour, min, sec);
+	if (full_fraction)
+		appendStringInfo(out, ".%06d", usec);
+	else if (usec != 0)
+	{
+		char		frac[8];
+		int			n = 6;
+
+		snprintf(frac, sizeof(frac), "%06d", usec);
+		while (frac[n - 1] == '0')
+			n--;
+		frac[n] = '\0';
+		appendStringInfo(out, ".%s", frac);
+	}
+}
+
+static void
+append_tz_offset(StringInfo out, int seconds_east)
+{
+	int			a = Abs(seconds_east);
+
+	appendStringInfo(out, "%c%02d:%02d", seconds_east < 0 ? '-' : '+',
+					 a / SECS_PER_HOUR, (a / SECS_PER_MINUTE) % MINS_PER_HOUR);
+	if (a % SECS_PER_MINUTE != 0)
+		appendStringInfo(out, ":%02d", a % SECS_PER_MINUTE);
+}
+
+static void
+append_timestamp(StringInfo out, Timestamp ts, bool utc, bool full_fraction)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	append_date_part(out, tm.tm_year, tm.tm_mon, tm.tm_mday);
+	appendStringInfoChar(out, 'T');
+	append_time_part(out, tm.tm_hour, tm.tm_min, tm.tm_sec, fsec,
+					 full_fraction);
+	if (utc)
+		appendStringInfoChar(out, 'Z');
+}
+
+/* the commit time of the wire format: UTC, always microseconds */
+void
+encoder_append_iso_timestamp(StringInfo out, int64 ts, bool utc)
+{
+	append_timestamp(out, ts, utc, true);
+}
+
+static void
+append_time_of_day(StringInfo out, TimeADT t)
+{
+	int			hour = t / USECS_PER_HOUR;
+
+	t -= hour * USECS_PER_HOUR;
+	append_time_part(out, hour, t / USECS_PER_MINUTE,
+					 (t % USECS_PER_MINUTE) / USECS_PER_SEC,
+					 t % USECS_PER_SEC, false);
+}
+
+/*---- values ----*/
+
+/* one dimension of an array, nested arrays for the inner ones */
+static void
+append_array_dim(StringInfo out, TypeEnc *elem, int ndim, const int *dims,
+				 int d, const Datum *elems, const bool *nulls, int *idx)
+{
+	appendStringInfoChar(out, '[');
+	for (int i = 0; i < dims[d]; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(out, ',');
+		if (d < ndim - 1)
+			append_array_dim(out, elem, ndim, dims, d + 1, elems, nulls, idx);
+		else
+		{
+			if (nulls[*idx])
+				appendStringInfoString(out, "null");
+			else
+				encoder_append_value(out, elem, elems[*idx]);
+			(*idx)++;
+		}
+	}
+	appendStringInfoChar(out, ']');
+}
+
+/* arrays of any dimension; lower bounds are not kept */
+static void
+append_array(StringInfo out, TypeEnc *type, Datum value)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(value);
+	TypeEnc    *elem = type->elem;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			idx = 0;
+
+	if (ARR_NDIM(arr) == 0)
+	{
+		appendStringInfoString(out, "[]");
+		return;
+	}
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), elem->typlen, elem->typbyval,
+					  elem->typalign, &elems, &nulls, &nelems);
+	append_array_dim(out, elem, ARR_NDIM(arr), ARR_DIMS(arr), 0, elems, nulls,
+					 &idx);
+}
+
+static void
+append_composite(StringInfo out, TypeEnc *type, Datum value)
+{
+	HeapTupleHeader th = DatumGetHeapTupleHeader(value);
+	HeapTupleData tuple;
+	TupleDesc	desc = type->tupdesc;
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+
+	appendStringInfoChar(out, '{');
+	for (int f = 0; f < type->nfields; f++)
+	{
+		FieldEnc   *field = &type->fields[f];
+
+		if (f > 0)
+			appendStringInfoChar(out, ',');
+		appendStringInfoString(out, field->json_name);
+		if (nulls[field->attno])
+			appendStringInfoString(out, "null");
+		else
+			encoder_append_value(out, field->type, values[field->attno]);
+	}
+	appendStringInfoChar(out, '}');
+}
+
+static void
+append_special_number(StringInfo out, const char *word, bool quote)
+{
+	if (quote)
+		appendStringInfo(out, "\"%s\"", word);
+	else
+		appendStringInfoString(out, word);
+}
+
+/*
+ * A value as JSON (quote) or as the raw text a document id is made of
+ * (!quote: strings unquoted, structured values as their JSON).
+ */
+static void
+append_scalar(StringInfo out, TypeEnc *type, Datum value, bool quote)
+{
+	char		buf[MAXDATELEN + 1];
+	int			n;
+
+	switch (type->kind)
+	{
+		case ENC_INT2:
+			n = pg_itoa(DatumGetInt16(value), buf);
+			appendBinaryStringInfo(out, buf, n);
+			break;
+		case ENC_INT4:
+			n = pg_ltoa(DatumGetInt32(value), buf);
+			appendBinaryStringInfo(out, buf, n);
+			break;
+		case ENC_INT8:
+			n = pg_lltoa(DatumGetInt64(value), buf);
+			appendBinaryStringInfo(out, buf, n);
+			break;
+		case ENC_FLOAT4:
+		case ENC_FLOAT8:
+			{
+				double		d = type->kind == ENC_FLOAT4 ?
+					(double) DatumGetFloat4(value) : DatumGetFloat8(value);
+
+				if (isnan(d))
+					append_special_number(out, "NaN", quote);
+				else if (isinf(d))
+					append_special_number(out, d > 0 ? "Infinity" : "-Infinity",
+										  quote);
+				else
+				{
+					if (type->kind == ENC_FLOAT4)
+						n = float_to_shortest_decimal_buf(DatumGetFloat4(value), buf);
+					else
+						n = double_to_shortest_decimal_buf(d, buf);
+					appendBinaryStringInfo(out, buf, n);
+				}
+			}
+			break;
+		case ENC_NUMERIC:
+			{
+				char	   *s = OutputFunctionCall(&type->outfunc, value);
+
+				/* numeric_out spells the specials NaN, Infinity, -Infinity */
+				if (s[0] == 'N' || s[0] == 'I' || (s[0] == '-' && s[1] == 'I'))
+					append_special_number(out, s, quote);
+				else
+					appendStringInfoString(out, s);
+			}
+			break;
+		case ENC_BOOL:
+			appendStringInfoString(out, DatumGetBool(value) ? "true" : "false");
+			break;
+		case ENC_TEXT:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				append_text(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), quote);
+			}
+			break;
+		case ENC_NAME:
+			{
+				char	   *s = NameStr(*DatumGetName(value));
+
+				append_text(out, s, strlen(s), quote);
+			}
+			break;
+		case ENC_JSON:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				append_json_compact(out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
+			break;
+		case ENC_JSONB:
+			{
+				Jsonb	   *jb = DatumGetJsonbP(value);
+				StringInfoData tmp;
+
+				initStringInfo(&tmp);
+				JsonbToCString(&tmp, &jb->root, VARSIZE(jb));
+				append_json_compact(out, tmp.data, tmp.len);
+				pfree(tmp.data);
+			}
+			break;
+		case ENC_DATE:
+			{
+				DateADT		d = DatumGetDateADT(value);
+				int			y,
+							m,
+							day;
+
+				if (quote)
+					appendStringInfoChar(out, '"');
+				if (DATE_NOT_FINITE(d))
+					appendStringInfoString(out, DATE_IS_NOBEGIN(d) ? "-infinity" : "infinity");
+				else
+				{
+					j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &day);
+					append_date_part(out, y, m, day);
+				}
+				if (quote)
+					appendStringInfoChar(out, '"');
+			}
+			break;
+		case ENC_TIME:
+			if (quote)
+				appendStringInfoChar(out, '"');
+			append_time_of_day(out, DatumGetTimeADT(value));
+			if (quote)
+				appendStringInfoChar(out, '"');
+			break;
+		case ENC_TIMETZ:
+			{
+				TimeTzADT  *t = DatumGetTimeTzADTP(value);
+
+				if (quote)
+					appendStringInfoChar(out, '"');
+				append_time_of_day(out, t->time);
+				append_tz_offset(out, -t->zone);
+				if (quote)
+					appendStringInfoChar(out, '"');
+			}
+			break;
+		case ENC_TIMESTAMP:
+		case ENC_TIMESTAMPTZ:
+			{
+				Timestamp	ts = DatumGetTimestamp(value);
+
+				if (quote)
+					appendStringInfoChar(out, '"');
+				if (TIMESTAMP_NOT_FINITE(ts))
+					appendStringInfoString(out, TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
+				else
+					append_timestamp(out, ts, type->kind == ENC_TIMESTAMPTZ, false);
+				if (quote)
+					appendStringInfoChar(out, '"');
+			}
+			break;
+		case ENC_INTERVAL:
+			{
+				struct pg_itm itm;
+
+				interval2itm(*DatumGetIntervalP(value), &itm);
+				EncodeInterval(&itm, INTSTYLE_POSTGRES, buf);
+				append_text(out, buf, strlen(buf), quote);
+			}
+			break;
+		case ENC_UUID:
+			{
+				pg_uuid_t  *u = DatumGetUUIDP(value);
+				static const char hex[] = "0123456789abcdef";
+
+				n = 0;
+				for (int i = 0; i < UUID_LEN; i++)
+				{
+					if (i == 4 || i == 6 || i == 8 || i == 10)
+						buf[n++] = '-';
+					buf[n++] = hex[u->data[i] >> 4];
+					buf[n++] = hex[u->data[i] & 0xF];
+				}
+				append_text(out, buf, n, quote);
+			}
+			break;
+		case ENC_BYTEA:
+			{
+				bytea	   *b = DatumGetByteaPP(value);
+				int			len = VARSIZE_ANY_EXHDR(b);
+				int			enclen = pg_b64_enc_len(len);
+
+				enlargeStringInfo(out, enclen + 3);
+				if (quote)
+					out->data[out->len++] = '"';
+				n = pg_b64_encode(VARDATA_ANY(b), len, out->data + out->len,
+								  enclen + 1);
+				if (n < 0)
+					elog(ERROR, "could not encode bytea as base64");
+				out->len += n;
+				if (quote)
+					out->data[out->len++] = '"';
+				out->data[out->len] = '\0';
+			}
+			break;
+		case ENC_ARRAY:
+			append_array(out, type, value);
+			break;
+		case ENC_COMPOSITE:
+			append_composite(out, type, value);
+			break;
+		case ENC_OTHER:
+			{
+				char	   *s = OutputFunctionCall(&type->outfunc, value);
+
+				append_text(out, s, strlen(s), quote);
+			}
+			break;
+	}
+}
+
+/* a non-null value as JSON */
+void
+encoder_append_value(StringInfo out, TypeEnc *type, Datum value)
+{
+	append_scalar(out, type, value, true);
+}
+
+/*---- rows ----*/
+
+static inline int
+value_index(RelInfo *ri, const int *map, int c)
+{
+	return map ? map[c] : ri->cols[c].attnum - 1;
+}
+
+/*
+ * The document id: the key columns' raw text, each part escaped (\ and |
+ * get a backslash) and joined with |, as a JSON string.
+ */
+void
+encoder_append_id(StringInfo out, RelInfo *ri, const Datum *values,
+				  const bool *nulls, const int *map)
+{
+	StringInfoData raw;
+	StringInfoData id;
+
+	relinfo_require_key(ri);
+	initStringInfo(&raw);
+	initStringInfo(&id);
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		int			c = ri->keycols[k];
+		int			v = value_index(ri, map, c);
+
+		if (nulls[v])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key column \"%s\" of table \"%s.%s\" is null",
+							ri->cols[c].name, ri->nspname, ri->relname),
+					 errdetail("A document id cannot be built without every key column.")));
+		if (k > 0)
+			appendStringInfoChar(&id, REINDEX_ID_SEPARATOR);
+		resetStringInfo(&raw);
+		append_scalar(&raw, ri->cols[c].type, values[v], false);
+		for (int i = 0; i < raw.len; i++)
+		{
+			char		ch = raw.data[i];
+
+			if (ch == REINDEX_ID_SEPARATOR || ch == REINDEX_ID_ESCAPE)
+				appendStringInfoChar(&id, REINDEX_ID_ESCAPE);
+			appendStringInfoChar(&id, ch);
+		}
+	}
+	encoder_append_json_string(out, id.data, id.len);
+	pfree(raw.data);
+	pfree(id.data);
+}
+
+/* the document: the selected columns (all if selected is NULL) */
+void
+encoder_append_document(StringInfo out, RelInfo *ri, const Datum *values,
+						const bool *nulls, const int *map,
+						const bool *selected)
+{
+	bool		first = true;
+
+	appendStringInfoChar(out, '{');
+	for (int c = 0; c < ri->ncols; c++)
+	{
+		int			v;
+
+		if (selected && !selected[c])
+			continue;
+		v = value_index(ri, map, c);
+		if (!first)
+			appendStringInfoChar(out, ',');
+		first = false;
+		appendStringInfoString(out, ri->cols[c].json_name);
+		if (nulls[v])
+			appendStringInfoString(out, "null");
+		else
+			append_scalar(out, ri->cols[c].type, values[v], true);
+	}
+	appendStringInfoChar(out, '}');
+}
+
+/* the key object of a refetch event: only the key columns */
+void
+encoder_append_key(StringInfo out, RelInfo *ri, const Datum *values,
+				   const bool *nulls, const int *map)
+{
+	relinfo_require_key(ri);
+	appendStringInfoChar(out, '{');
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		int			c = ri->keycols[k];
+		int			v = value_index(ri, map, c);
+
+		if (k > 0)
+			appendStringInfoChar(out, ',');
+		appendStringInfoString(out, ri->cols[c].json_name);
+		if (nulls[v])
+			appendStringInfoString(out, "null");
+		else
+			append_scalar(out, ri->cols[c].type, values[v], true);
+	}
+	appendStringInfoChar(out, '}');
+}

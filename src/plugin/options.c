@@ -1,0 +1,214 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.c
+ *	  Table-driven parsing and validation of the `reindex` output plugin's
+ *	  options (the DefElem list given to START_REPLICATION or to
+ *	  pg_logical_slot_get_changes()).
+ *
+ *	  Invariants:
+ *	  - Every option is in option_table; an unknown option, a repeated
+ *		option or a bad value is an ERROR that names the option (and, for
+ *		unknown ones, lists the valid names).
+ *	  - Option values never reach SQL or the filesystem: table and column
+ *		names are only compared with catalog names.
+ *
+ * IDENTIFICATION
+ *	  src/plugin/options.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+#include "nodes/value.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
+
+#include "plugin.h"
+#include "wire_format.h"
+
+typedef void (*OptionParser) (const char *name, const char *value,
+							  PluginOptions *opts);
+
+static void parse_format_version(const char *name, const char *value,
+								 PluginOptions *opts);
+static void parse_table(const char *name, const char *value,
+						PluginOptions *opts);
+static void parse_include_columns(const char *name, const char *value,
+								  PluginOptions *opts);
+static void parse_exclude_columns(const char *name, const char *value,
+								  PluginOptions *opts);
+static void parse_include_commit_time(const char *name, const char *value,
+									  PluginOptions *opts);
+
+static const struct
+{
+	const char *name;
+	OptionParser parse;
+}			option_table[] =
+{
+	{"format_version", parse_format_version},
+	{"table", parse_table},
+	{"include_columns", parse_include_columns},
+	{"exclude_columns", parse_exclude_columns},
+	{"include_commit_time", parse_include_commit_time},
+};
+
+#define NUM_OPTIONS lengthof(option_table)
+
+static void
+bad_value(const char *name, const char *value, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value \"%s\" for option \"%s\" of the reindex output plugin",
+					value ? value : "", name),
+			 errdetail("%s", detail)));
+}
+
+static void
+parse_format_version(const char *name, const char *value, PluginOptions *opts)
+{
+	if (value == NULL || strcmp(value, "1") != 0)
+		bad_value(name, value, "The only supported format version is 1.");
+	opts->format_version = REINDEX_WIRE_FORMAT_VERSION;
+}
+
+/* an OID, or a table name, optionally schema-qualified, quoted as in SQL */
+static void
+parse_table(const char *name, const char *value, PluginOptions *opts)
+{
+	List	   *parts;
+	char	   *copy;
+	const char *p;
+
+	if (value == NULL || value[0] == '\0')
+		bad_value(name, value, "A table name or OID is required.");
+	opts->has_table = true;
+
+	for (p = value; *p >= '0' && *p <= '9'; p++)
+		;
+	if (*p == '\0' && p - value <= 10)
+	{
+		unsigned long oid = strtoul(value, NULL, 10);
+
+		if (oid == 0 || oid > PG_UINT32_MAX)
+			bad_value(name, value, "An OID must be between 1 and 4294967295.");
+		opts->table_oid = (Oid) oid;
+		return;
+	}
+
+	copy = pstrdup(value);
+	if (!SplitIdentifierString(copy, '.', &parts) ||
+		list_length(parts) < 1 || list_length(parts) > 2)
+		bad_value(name, value,
+				  "Give an OID or a table name, optionally schema-qualified.");
+	if (list_length(parts) == 2)
+	{
+		opts->table_schema = pstrdup(linitial(parts));
+		opts->table_name = pstrdup(lsecond(parts));
+	}
+	else
+	{
+		opts->table_schema = pstrdup("public");
+		opts->table_name = pstrdup(linitial(parts));
+	}
+}
+
+static List *
+parse_column_list(const char *name, const char *value)
+{
+	List	   *raw;
+	List	   *result = NIL;
+	ListCell   *lc;
+	char	   *copy;
+
+	if (value == NULL)
+		bad_value(name, value, "A comma-separated list of column names is required.");
+	copy = pstrdup(value);
+	if (!SplitIdentifierString(copy, ',', &raw))
+		bad_value(name, value, "A comma-separated list of column names is required.");
+	foreach(lc, raw)
+		result = lappend(result, pstrdup(lfirst(lc)));
+	return result;
+}
+
+static void
+parse_include_columns(const char *name, const char *value, PluginOptions *opts)
+{
+	opts->include_columns = parse_column_list(name, value);
+	if (opts->include_columns == NIL)
+		bad_value(name, value, "At least one column must be included.");
+}
+
+static void
+parse_exclude_columns(const char *name, const char *value, PluginOptions *opts)
+{
+	opts->exclude_columns = parse_column_list(name, value);
+}
+
+static void
+parse_include_commit_time(const char *name, const char *value,
+						  PluginOptions *opts)
+{
+	/* a bare option (no value) means true, as in test_decoding */
+	if (value == NULL)
+		opts->include_commit_time = true;
+	else if (!parse_bool(value, &opts->include_commit_time))
+		bad_value(name, value, "A boolean value is required.");
+}
+
+static char *
+valid_option_names(void)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < NUM_OPTIONS; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", option_table[i].name);
+	return buf.data;
+}
+
+/* parse the DefElem list into opts; ERROR on anything invalid */
+void
+plugin_parse_options(List *options, PluginOptions *opts)
+{
+	ListCell   *lc;
+	bool		seen[NUM_OPTIONS] = {false};
+
+	memset(opts, 0, sizeof(PluginOptions));
+	opts->format_version = REINDEX_WIRE_FORMAT_VERSION;
+	opts->include_commit_time = true;
+	opts->table_oid = InvalidOid;
+
+	foreach(lc, options)
+	{
+		DefElem    *elem = lfirst(lc);
+		const char *value = elem->arg ? strVal(elem->arg) : NULL;
+		int			i;
+
+		for (i = 0; i < NUM_OPTIONS; i++)
+			if (strcmp(elem->defname, option_table[i].name) == 0)
+				break;
+		if (i == NUM_OPTIONS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" is not recognized by the reindex output plugin",
+							elem->defname),
+					 errhint("Valid options are: %s.", valid_option_names())));
+		if (seen[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" of the reindex output plugin is given more than once",
+							elem->defname)));
+		seen[i] = true;
+		option_table[i].parse(elem->defname, value, opts);
+	}
+
+	if ((opts->include_columns != NIL || opts->exclude_columns != NIL) &&
+		!opts->has_table)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"include_columns\" and \"exclude_columns\" of the reindex output plugin require option \"table\"")));
+}

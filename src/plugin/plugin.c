@@ -1,0 +1,447 @@
+/*-------------------------------------------------------------------------
+ *
+ * plugin.c
+ *	  The logical decoding output plugin `reindex`: turns committed row
+ *	  changes into the index/delete/refetch/truncate events of the wire
+ *	  format (src/plugin/WIRE-FORMAT.md), framed by begin and commit.
+ *
+ *	  Invariants:
+ *	  - One OutputPluginPrepareWrite/OutputPluginWrite pair per message;
+ *		never one buffer per transaction.
+ *	  - Every message of a transaction carries version = txn->end_lsn, the
+ *		end of its commit record (DESIGN.md, invariant I1).
+ *	  - begin is written lazily before the first event of a transaction, so
+ *		a transaction without events writes nothing; commit is written iff
+ *		begin was.
+ *	  - All per-change allocations go to change_cxt, reset after every
+ *		change, so a transaction of any size runs in constant memory.
+ *	  - An unchanged TOASTed value (an on-disk pointer the WAL does not
+ *		carry) is never detoasted: with REPLICA IDENTITY FULL it is taken
+ *		from the old row, otherwise the row becomes a refetch event.
+ *	  - Changes filtered out (other tables, reindex's own tables) call
+ *		OutputPluginUpdateProgress every PROGRESS_EVERY changes, so a long
+ *		run of them never trips wal_sender_timeout on PostgreSQL 15.
+ *
+ * IDENTIFICATION
+ *	  src/plugin/plugin.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "replication/logical.h"
+#include "replication/output_plugin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "encoder.h"
+#include "plugin.h"
+#include "wire_format.h"
+
+#define PROGRESS_EVERY 100
+
+extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+
+static uint64 session_counter = 0;
+
+static void reindex_startup(LogicalDecodingContext *ctx,
+							OutputPluginOptions *opt, bool is_init);
+static void reindex_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn);
+static void reindex_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+						   Relation relation, ReorderBufferChange *change);
+static void reindex_truncate(LogicalDecodingContext *ctx,
+							 ReorderBufferTXN *txn, int nrelations,
+							 Relation relations[], ReorderBufferChange *change);
+static void reindex_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+						   XLogRecPtr commit_lsn);
+static void reindex_shutdown(LogicalDecodingContext *ctx);
+
+void
+_PG_output_plugin_init(OutputPluginCallbacks *cb)
+{
+	cb->startup_cb = reindex_startup;
+	cb->begin_cb = reindex_begin;
+	cb->change_cb = reindex_change;
+	cb->truncate_cb = reindex_truncate;
+	cb->commit_cb = reindex_commit;
+	cb->shutdown_cb = reindex_shutdown;
+}
+
+static void
+reindex_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
+				bool is_init)
+{
+	PluginState *state = MemoryContextAllocZero(ctx->context,
+												sizeof(PluginState));
+	MemoryContext old = MemoryContextSwitchTo(ctx->context);
+
+	plugin_parse_options(ctx->output_plugin_options, &state->opts);
+	MemoryContextSwitchTo(old);
+
+	state->change_cxt = AllocSetContextCreate(ctx->context,
+											  "reindex change",
+											  ALLOCSET_DEFAULT_SIZES);
+	state->session = ++session_counter;
+	ctx->output_plugin_private = state;
+
+	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
+	opt->receive_rewrites = false;
+}
+
+static void
+reindex_shutdown(LogicalDecodingContext *ctx)
+{
+	/* everything lives in ctx->context, which the caller deletes */
+}
+
+/*---- messages ----*/
+
+static void
+append_begin_or_commit(LogicalDecodingContext *ctx, PluginState *state,
+					   ReorderBufferTXN *txn, const char *op)
+{
+	StringInfo	out = ctx->out;
+
+	appendStringInfoString(out, op);
+	appendStringInfoChar(out, ' ');
+	appendBinaryStringInfo(out, state->version, state->version_len);
+	appendStringInfo(out, " %u", txn->xid);
+	if (state->opts.include_commit_time)
+	{
+		appendStringInfoChar(out, ' ');
+		encoder_append_iso_timestamp(out, txn->xact_time.commit_time, true);
+	}
+}
+
+/* start an event message: "<op> <version> <relation>" (begin first if due) */
+static void
+start_event(LogicalDecodingContext *ctx, PluginState *state,
+			ReorderBufferTXN *txn, const char *op, RelInfo *ri)
+{
+	StringInfo	out;
+
+	if (!state->begin_sent)
+	{
+		OutputPluginPrepareWrite(ctx, true);
+		append_begin_or_commit(ctx, state, txn, REINDEX_OP_BEGIN);
+		OutputPluginWrite(ctx, true);
+		state->begin_sent = true;
+	}
+	OutputPluginPrepareWrite(ctx, true);
+	out = ctx->out;
+	appendStringInfoString(out, op);
+	appendStringInfoChar(out, ' ');
+	appendBinaryStringInfo(out, state->version, state->version_len);
+	appendStringInfoChar(out, ' ');
+	appendStringInfoString(out, ri->json_relation);
+}
+
+static void
+reindex_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	PluginState *state = ctx->output_plugin_private;
+
+	state->begin_sent = false;
+	state->version_len = pg_ulltoa_n((uint64) txn->end_lsn, state->version);
+	state->version[state->version_len] = '\0';
+}
+
+static void
+reindex_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			   XLogRecPtr commit_lsn)
+{
+	PluginState *state = ctx->output_plugin_private;
+
+	if (!state->begin_sent)
+	{
+		/* nothing written: still let the walsender report progress */
+		OutputPluginUpdateProgress(ctx, true);
+		return;
+	}
+	OutputPluginPrepareWrite(ctx, true);
+	append_begin_or_commit(ctx, state, txn, REINDEX_OP_COMMIT);
+	OutputPluginWrite(ctx, true);
+	state->begin_sent = false;
+	state->skipped = 0;
+}
+
+/*---- filtering ----*/
+
+/* does this session emit events for ri's table? */
+static bool
+plugin_wants(PluginState *state, RelInfo *ri)
+{
+	PluginOptions *opts = &state->opts;
+
+	if (ri->plugin_gen != state->session)
+	{
+		bool		wanted = !ri->skip;
+
+		if (wanted && opts->has_table)
+		{
+			if (OidIsValid(opts->table_oid))
+				wanted = ri->rootid == opts->table_oid;
+			else
+				wanted = strcmp(ri->relname, opts->table_name) == 0 &&
+					strcmp(ri->nspname, opts->table_schema) == 0;
+		}
+		ri->plugin_selected = NULL;
+		if (wanted && (opts->include_columns != NIL ||
+					   opts->exclude_columns != NIL))
+			ri->plugin_selected = relinfo_select_columns(ri,
+														 opts->include_columns,
+														 opts->exclude_columns,
+														 ri->cxt);
+		ri->plugin_wanted = wanted;
+		ri->plugin_gen = state->session;
+	}
+	return ri->plugin_wanted;
+}
+
+static void
+note_skipped(LogicalDecodingContext *ctx, PluginState *state)
+{
+	if (++state->skipped >= PROGRESS_EVERY)
+	{
+		OutputPluginUpdateProgress(ctx, false);
+		state->skipped = 0;
+	}
+}
+
+/*---- changes ----*/
+
+static void
+deform(HeapTuple tuple, TupleDesc desc, Datum **values, bool **nulls)
+{
+	*values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	*nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	heap_deform_tuple(tuple, desc, *values, *nulls);
+}
+
+static inline bool
+is_unchanged_toast(TypeEnc *type, Datum value)
+{
+	return type->typisvarlena &&
+		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value));
+}
+
+/*
+ * Replace unchanged TOASTed values of the new row by the old row's (RI
+ * FULL).  Returns false if some rendered column still lacks its value.
+ */
+static bool
+fill_unchanged_toast(RelInfo *ri, const bool *selected, Datum *nvalues,
+					 bool *nnulls, const Datum *ovalues, const bool *onulls)
+{
+	bool		complete = true;
+
+	for (int c = 0; c < ri->ncols; c++)
+	{
+		int			v = ri->cols[c].attnum - 1;
+
+		if (nnulls[v] || !is_unchanged_toast(ri->cols[c].type, nvalues[v]))
+			continue;
+		if (ovalues != NULL && ri->replident == REPLICA_IDENTITY_FULL &&
+			!onulls[v] && !is_unchanged_toast(ri->cols[c].type, ovalues[v]))
+			nvalues[v] = ovalues[v];
+		else if (selected == NULL || selected[c])
+			complete = false;
+	}
+	return complete;
+}
+
+static void
+emit_index(LogicalDecodingContext *ctx, PluginState *state,
+		   ReorderBufferTXN *txn, RelInfo *ri, const char *id,
+		   const Datum *values, const bool *nulls)
+{
+	start_event(ctx, state, txn, REINDEX_OP_INDEX, ri);
+	appendStringInfoChar(ctx->out, ' ');
+	if (id)
+		appendStringInfoString(ctx->out, id);
+	else
+		encoder_append_id(ctx->out, ri, values, nulls, NULL);
+	appendStringInfoChar(ctx->out, ' ');
+	encoder_append_document(ctx->out, ri, values, nulls, NULL,
+							ri->plugin_selected);
+	OutputPluginWrite(ctx, true);
+}
+
+static void
+emit_delete(LogicalDecodingContext *ctx, PluginState *state,
+			ReorderBufferTXN *txn, RelInfo *ri, const char *id)
+{
+	start_event(ctx, state, txn, REINDEX_OP_DELETE, ri);
+	appendStringInfoChar(ctx->out, ' ');
+	appendStringInfoString(ctx->out, id);
+	OutputPluginWrite(ctx, true);
+}
+
+static void
+emit_refetch(LogicalDecodingContext *ctx, PluginState *state,
+			 ReorderBufferTXN *txn, RelInfo *ri, const char *id,
+			 const Datum *values, const bool *nulls)
+{
+	start_event(ctx, state, txn, REINDEX_OP_REFETCH, ri);
+	appendStringInfoChar(ctx->out, ' ');
+	appendStringInfoString(ctx->out, id);
+	appendStringInfoChar(ctx->out, ' ');
+	encoder_append_key(ctx->out, ri, values, nulls, NULL);
+	OutputPluginWrite(ctx, true);
+}
+
+static char *
+id_of(RelInfo *ri, const Datum *values, const bool *nulls)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	encoder_append_id(&buf, ri, values, nulls, NULL);
+	return buf.data;
+}
+
+static void
+missing_old_key(RelInfo *ri)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("row deleted from table \"%s.%s\" carries no key",
+					ri->nspname, ri->relname),
+			 errdetail("The WAL record holds no old key for this change.")));
+}
+
+static void
+decode_update(LogicalDecodingContext *ctx, PluginState *state,
+			  ReorderBufferTXN *txn, Relation relation, RelInfo *ri,
+			  ReorderBufferChange *change)
+{
+	TupleDesc	desc = RelationGetDescr(relation);
+	Datum	   *nvalues;
+	bool	   *nnulls;
+	Datum	   *ovalues = NULL;
+	bool	   *onulls = NULL;
+	char	   *newid;
+
+	if (change->data.tp.newtuple == NULL)
+		return;
+	deform(&change->data.tp.newtuple->tuple, desc, &nvalues, &nnulls);
+	if (change->data.tp.oldtuple != NULL)
+		deform(&change->data.tp.oldtuple->tuple, desc, &ovalues, &onulls);
+
+	/* a key column itself cannot be an unchanged TOAST pointer here */
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		int			v = ri->cols[ri->keycols[k]].attnum - 1;
+
+		if (!nnulls[v] &&
+			is_unchanged_toast(ri->cols[ri->keycols[k]].type, nvalues[v]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("key column \"%s\" of table \"%s.%s\" is stored out of line",
+							ri->cols[ri->keycols[k]].name, ri->nspname,
+							ri->relname),
+					 errdetail("The WAL does not carry unchanged out-of-line values, so no document id can be built.")));
+	}
+
+	newid = id_of(ri, nvalues, nnulls);
+	if (ovalues != NULL)
+	{
+		char	   *oldid = id_of(ri, ovalues, onulls);
+
+		/* the key changed: the old document goes away */
+		if (strcmp(oldid, newid) != 0)
+			emit_delete(ctx, state, txn, ri, oldid);
+	}
+
+	if (fill_unchanged_toast(ri, ri->plugin_selected, nvalues, nnulls,
+							 ovalues, onulls))
+		emit_index(ctx, state, txn, ri, newid, nvalues, nnulls);
+	else
+		emit_refetch(ctx, state, txn, ri, newid, nvalues, nnulls);
+}
+
+static void
+reindex_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			   Relation relation, ReorderBufferChange *change)
+{
+	PluginState *state = ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
+	TupleDesc	desc = RelationGetDescr(relation);
+	RelInfo    *ri = relinfo_get(relation);
+	Datum	   *values;
+	bool	   *nulls;
+
+	if (!plugin_wants(state, ri))
+	{
+		note_skipped(ctx, state);
+		goto done;
+	}
+	relinfo_require_key(ri);
+
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			if (change->data.tp.newtuple == NULL)
+				break;
+			deform(&change->data.tp.newtuple->tuple, desc, &values, &nulls);
+			emit_index(ctx, state, txn, ri, NULL, values, nulls);
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			decode_update(ctx, state, txn, relation, ri, change);
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			if (change->data.tp.oldtuple == NULL)
+				missing_old_key(ri);
+			deform(&change->data.tp.oldtuple->tuple, desc, &values, &nulls);
+			emit_delete(ctx, state, txn, ri, id_of(ri, values, nulls));
+			break;
+		default:
+			Assert(false);
+	}
+
+done:
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->change_cxt);
+}
+
+/*
+ * One truncate event per affected table: partitions map to their root,
+ * each root once.
+ */
+static void
+reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				 int nrelations, Relation relations[],
+				 ReorderBufferChange *change)
+{
+	PluginState *state = ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
+	Oid		   *done = palloc(sizeof(Oid) * Max(nrelations, 1));
+	int			ndone = 0;
+
+	for (int i = 0; i < nrelations; i++)
+	{
+		RelInfo    *ri = relinfo_get(relations[i]);
+		bool		seen = false;
+
+		if (!plugin_wants(state, ri))
+		{
+			note_skipped(ctx, state);
+			continue;
+		}
+		for (int j = 0; j < ndone; j++)
+			if (done[j] == ri->rootid)
+				seen = true;
+		if (seen)
+			continue;
+		done[ndone++] = ri->rootid;
+		start_event(ctx, state, txn, REINDEX_OP_TRUNCATE, ri);
+		OutputPluginWrite(ctx, true);
+	}
+
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(state->change_cxt);
+}

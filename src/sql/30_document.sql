@@ -1,0 +1,29 @@
+-- 30_document.sql: the document encoder's SQL entry points (src/plugin/).
+--
+-- Both render a row exactly as the output plugin `reindex` does: they return
+-- "<id> <document>", byte for byte the tail of the plugin's index line after
+-- "<relation> " (src/plugin/WIRE-FORMAT.md).  The backfill reads every row
+-- through document(); refetch events are resolved with document_by_key().
+-- Neither is SECURITY DEFINER: the caller needs SELECT on the table.  EXECUTE
+-- is revoked from PUBLIC; grant_streamer() grants it to the streamer's role.
+
+CREATE FUNCTION document(rel regclass, r record,
+						 include_columns text[] DEFAULT NULL,
+						 exclude_columns text[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'reindex_document'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION document(regclass, record, text[], text[]) IS
+	'"<id> <document>" of a row of rel, as the output plugin renders it';
+
+CREATE FUNCTION document_by_key(rel regclass, key jsonb,
+								include_columns text[] DEFAULT NULL,
+								exclude_columns text[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'reindex_document_by_key'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION document_by_key(regclass, jsonb, text[], text[]) IS
+	'"<id> <document>" of the current row of rel with this key (a refetch event''s key object), or NULL';
+
+REVOKE EXECUTE ON FUNCTION document(regclass, record, text[], text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION document_by_key(regclass, jsonb, text[], text[]) FROM PUBLIC;
