@@ -229,6 +229,8 @@ info "packages_v1 ready in ${timing[build_v1]} s"
 t0=$(now)
 psqlc -c "SELECT reindex.reindex_swap_alias('packages')" >/dev/null || { fail "swap to packages_v1"; exit 1; }
 timing[swap_v1]=$(elapsed "$t0" "$(now)")
+# an initial build has no old index to retire: finishing it closes the job
+psqlc -c "SELECT reindex.reindex_finish($JOB1)" >/dev/null || { fail "reindex_finish($JOB1)"; exit 1; }
 info "alias packages -> $(curl -s "$ES_URL/_alias/packages" | $PY -c 'import json,sys; print(",".join(json.load(sys.stdin)))')"
 
 search() {	# search QUERY
@@ -289,8 +291,14 @@ fi
 timing[verify]=$(elapsed "$t0" "$(now)")
 [ -n "${AUDIT:-}" ] && psqlc -c "SELECT pg_drop_replication_slot('demo_audit')" >/dev/null
 
-say "reindex_status('packages')"
+say "reindex_status('packages') (soak: packages_v1 is still fed, a rollback is possible)"
 psqlc -x -c "SELECT * FROM reindex.reindex_status('packages')"
+
+say "reindex_finish: stop feeding packages_v1 and drop its slot"
+psqlc -c "SELECT reindex.reindex_finish($JOB2)" >/dev/null || fail "reindex_finish($JOB2)"
+wait_until "the old target to retire" "SELECT state IN ('retired', 'dropped') FROM reindex.target WHERE index_name = 'packages_v1'" ||
+	fail "packages_v1 did not retire"
+info "job $JOB2: $(psqlv "SELECT state FROM reindex.job WHERE id = $JOB2"); replication slots left: $(psqlv "SELECT string_agg(slot_name, ', ') FROM pg_replication_slots")"
 
 say "Timings (seconds)"
 for k in load build_v1 swap_v1 build_v2 swap_v2 verify; do

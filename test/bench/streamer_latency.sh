@@ -19,6 +19,7 @@ bench_bg_pids+=("$mpid")
 j1=$(q "SELECT reindex.reindex_begin('lat', 'lat', 'lat_v1')")
 wait_job "$j1" ready 120 || { tail -n 20 "$bench_work/streamer.log"; exit 1; }
 q "SELECT reindex.reindex_swap_alias('lat')" >/dev/null || exit 1
+q "SELECT reindex.reindex_finish($j1)" >/dev/null || exit 1
 j2=$(q "SELECT reindex.reindex_begin('lat', 'lat', 'lat_v2')")
 wait_job "$j2" ready 120 || { tail -n 20 "$bench_work/streamer.log"; exit 1; }
 

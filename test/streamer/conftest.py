@@ -105,12 +105,11 @@ class DevSearch:
         return oracle.http(method, self.url + path, body)
 
     def faults(self, *rules):
-        """Install fault rules, one POST /_dev/faults each (contrib/devsearch/faults.h):
+        """Install fault rules, replacing any (POST /_dev/faults, contrib/devsearch/faults.c):
         {"type": "bulk_item_429"|"http_429"|"http_503"|"delay"|"reset"|"stall",
          "rate": 0..1, "path": "substring", "ms": N, "count": N}"""
-        for rule in rules:
-            status, res = self.req("POST", "/_dev/faults", rule)
-            assert status == 200, (rule, status, res)
+        status, res = self.req("POST", "/_dev/faults", {"faults": list(rules)})
+        assert status == 200, (rules, status, res)
 
     def clear_faults(self):
         status, res = self.req("DELETE", "/_dev/faults")

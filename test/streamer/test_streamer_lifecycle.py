@@ -10,9 +10,12 @@ The whole life of an alias, with one long-running streamer:
   4. the oracle on BOTH indexes: 0 missing, 0 extra, 0 stale, versions equal
      to the rows' last commit end_lsn (or the consistent point);
   5. swap to v2; writes after the swap still reach both indexes (soak);
-  6. SIGTERM: the streamer exits 0.
+     rollback to v1 and swap again, both still exact;
+  6. finish: the old target retires and its slot is dropped; v2 stays exact;
+  7. SIGTERM: the streamer exits 0.
 """
 
+from streamer_oracle import wait_for
 from streamer_workload import Workload, create_items_table
 
 
@@ -33,6 +36,8 @@ def test_initial_build_reindex_and_dual_streaming(env):
     env.swap("items")
     assert env.job_state(job1) == "swapped"
     assert env.es.alias_indices("items") == ["items_v1"]
+    env.sql("SELECT reindex.reindex_finish(%s)", (job1,))     # initial build: nothing to retire
+    assert env.job_state(job1) == "completed"
 
     # reindex into v2 with a different mapping, under the same load
     job2 = env.begin("items", "items", "items_v2",
@@ -62,9 +67,27 @@ def test_initial_build_reindex_and_dual_streaming(env):
     assert status == 200, res
     assert [h["_id"] for h in res["hits"]["hits"]] == [str(live)], res
 
-    # soak: the old index is still fed after the swap
+    # soak: the old index is still fed after the swap, so a rollback is safe
     load.run(150)
     env.reconcile(["items_v1", "items_v2"], audit)
+    env.sql("SELECT reindex.reindex_rollback(%s)", ("items",))
+    assert env.job_state(job2) == "rolled_back"
+    assert env.es.alias_indices("items") == ["items_v1"]
+    load.run(100)
+    env.reconcile(["items_v1", "items_v2"], audit)
+    env.swap("items")
+    assert env.es.alias_indices("items") == ["items_v2"]
+
+    # finish: the old target stops being fed and its slot goes away
+    old = env.target_of("items_v1")
+    env.sql("SELECT reindex.reindex_finish(%s)", (job2,))
+    assert env.job_state(job2) == "completed"
+    wait_for(lambda: env.one("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+                             (old["slot"],)) == 0, 60, "the old target's slot to be dropped")
+    wait_for(lambda: env.target_row("items_v1")["state"] in ("retired", "dropped"), 60,
+             "the old target to retire")
+    load.run(100)
+    env.reconcile(["items_v2"], audit)
     load.close()
 
     rcs = env.stop_streamers()
