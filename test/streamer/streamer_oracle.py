@@ -173,10 +173,26 @@ def quiesce(conn, es_url, index, lsn=None, timeout=120):
     return info
 
 
+class in_transaction:
+    """Named (server-side) cursors need a transaction: lift autocommit meanwhile."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.saved = self.conn.autocommit
+        self.conn.autocommit = False
+        return self.conn
+
+    def __exit__(self, *exc):
+        self.conn.rollback()
+        self.conn.autocommit = self.saved
+
+
 def audit_history(conn, audit_slot, table):
     """{id: (op, version)}: the last change of every id in the audit slot."""
     last = {}
-    with conn.cursor(name="audit_peek") as cur:
+    with in_transaction(conn), conn.cursor(name="audit_peek") as cur:
         cur.itersize = 20000
         cur.execute("""SELECT data FROM pg_logical_slot_peek_changes(%s, NULL, NULL,
                         'format_version', '1', 'table', %s, 'include_commit_time', 'false')""",
@@ -191,14 +207,13 @@ def audit_history(conn, audit_slot, table):
             _rel, end = json.JSONDecoder().raw_decode(rest)
             ident, _ = json.JSONDecoder().raw_decode(rest[end + 1:])
             last[ident] = (op, int(version))
-    conn.commit()
     return last
 
 
 def expected_docs(conn, info):
     """{id: canonical source} from reindex.document over the whole table."""
     docs = {}
-    with conn.cursor(name="oracle_expected") as cur:
+    with in_transaction(conn), conn.cursor(name="oracle_expected") as cur:
         cur.itersize = 20000
         cur.execute("SELECT reindex.document(%s::regclass, t, %s, %s) FROM " + info["source"] + " t",
                     (info["source"], info["include"], info["exclude"]))
@@ -207,7 +222,6 @@ def expected_docs(conn, info):
             if ident in docs:
                 raise AssertionError("two rows render id %r" % ident)
             docs[ident] = canonical(json.loads(doc))
-    conn.commit()
     return docs
 
 

@@ -21,7 +21,7 @@ def chunks(env, target_id):
 
 def test_kill9_mid_backfill_rereads_only_unfinished_chunks(env):
     audit = env.create_audit_slot("audit_crash_bf")
-    create_items_table(env, "crash_bf", 60000, toast_every=100)
+    create_items_table(env, "crash_bf", 150000, toast_every=100)
     # slow the bulk requests down so the crash lands in the middle of the backfill
     env.es.faults({"type": "delay", "ms": 150, "path": "_bulk"})
     job = env.begin("crash_bf", "crash_bf", "crash_bf_v1")

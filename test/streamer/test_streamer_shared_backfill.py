@@ -9,7 +9,7 @@ from streamer_workload import Workload, create_items_table
 
 def test_two_streamers_share_one_backfill(env):
     audit = env.create_audit_slot("audit_shared")
-    create_items_table(env, "shared", 80000, toast_every=200)
+    create_items_table(env, "shared", 120000, toast_every=200)
     nrows = env.one("SELECT count(*) FROM shared")
     # each bulk request takes a while, so neither process can take every chunk
     env.es.faults({"type": "delay", "ms": 100, "path": "_bulk"})
