@@ -1,0 +1,536 @@
+/*
+ * backfill.c: the consistent parallel backfill of one target (I1, I2).
+ *
+ * Owns: a coordinator thread per backfilling target that creates the target's
+ * slot with an exported snapshot (or, when resuming, a temporary slot whose
+ * snapshot is fresh), splits the source into ctid block ranges, starts N
+ * worker threads that import the snapshot, claim chunks, read rows through
+ * reindex.document() with COPY and send them with _bulk, then restores the
+ * index settings and moves the target to streaming.
+ *
+ * Invariants:
+ *  - every row is sent with version = the consistent point of the snapshot
+ *    it was read under, version_type external (I1);
+ *  - the exporting connection stays idle until every worker has imported the
+ *    snapshot, then is closed (a temporary slot goes with it);
+ *  - a chunk is marked done, in the transaction that holds its claim, only
+ *    after the cluster acknowledged every row of it; a crash rolls the claim
+ *    back and the chunk is read again from a fresh snapshot (I2);
+ *  - the target's stream is not applied until every chunk is done (the
+ *    caller starts it only when the catalog says streaming).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "streamer.h"
+
+#define PAGES_PER_CHUNK 512
+#define SLOT_LOCK_TIMEOUT "-c lock_timeout=30s -c idle_in_transaction_session_timeout=0"
+
+struct Backfill
+{
+	Target	   *t;
+	pthread_t	coordinator;
+	int			nworkers;
+	char	   *snapshot;
+	uint64_t	version;
+	atomic_int	imported;
+	atomic_int	import_failed;
+	atomic_bool stop;
+	atomic_bool finished;
+	bool		ok;				/* coordinator result */
+	bool		completed;		/* target moved to streaming */
+	atomic_llong chunks_done;
+	int			chunks_total;
+};
+
+typedef struct Worker
+{
+	Backfill   *b;
+	int			no;
+	bool		ok;
+} Worker;
+
+static void
+sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Undo COPY text escaping in place; returns the new length. */
+static size_t
+copy_unescape(char *s, size_t n)
+{
+	size_t		i,
+				o = 0;
+
+	for (i = 0; i < n; i++)
+	{
+		if (s[i] != '\\' || i + 1 >= n)
+		{
+			s[o++] = s[i];
+			continue;
+		}
+		i++;
+		switch (s[i])
+		{
+			case 'n':
+				s[o++] = '\n';
+				break;
+			case 't':
+				s[o++] = '\t';
+				break;
+			case 'r':
+				s[o++] = '\r';
+				break;
+			case 'b':
+				s[o++] = '\b';
+				break;
+			case 'f':
+				s[o++] = '\f';
+				break;
+			case 'v':
+				s[o++] = '\v';
+				break;
+			default:
+				s[o++] = s[i];
+				break;
+		}
+	}
+	return o;
+}
+
+/*
+ * Send one batch until every item is acknowledged or dead-lettered.  Dead
+ * letters go through the claim connection, inside the chunk's transaction.
+ */
+static bool
+send_batch(Backfill *b, PGconn *claim, Batch *batch)
+{
+	Target	   *t = b->t;
+	EsResponse	resp = {0};
+	int			attempt = 0;
+
+	while (batch->nitems > 0)
+	{
+		int			n = batch->nitems,
+					i;
+		ItemOutcome *out;
+		char	  **errs;
+		Batch		retry = {0};
+
+		if (atomic_load(&b->stop))
+		{
+			es_response_free(&resp);
+			return false;
+		}
+		es_request_sync(&t->ep, "POST", "/_bulk", batch->body.data, batch->body.len, &resp, 0);
+		out = malloc(sizeof(ItemOutcome) * n);
+		errs = malloc(sizeof(char *) * n);
+		es_bulk_outcomes(&resp, n, out, errs);
+		for (i = 0; i < n; i++)
+		{
+			BulkItem   *it = &batch->items[i];
+			const char *item = batch->body.data + it->off;
+
+			if (out[i] == OUT_RETRY)
+				batch_add_raw(&retry, item, it->len, it->seq);
+			else if (out[i] == OUT_DEAD)
+			{
+				char	   *id = NULL;
+				uint64_t	v = 0;
+				const char *nl = memchr(item, '\n', it->len);
+				char	   *doc = nl ? strndup(nl + 1, it->len - (nl - item) - 2) : NULL;
+
+				bulk_item_meta(item, it->len, &id, &v);
+				catalog_dead_letter(claim, t, v, id, "index", errs[i], doc);
+				target_set_error(t, "backfilled document %s refused (dead-lettered): %.200s",
+								 id ? id : "?", errs[i] ? errs[i] : "");
+				atomic_fetch_add(&t->c.dead_lettered, 1);
+				free(id);
+				free(doc);
+			}
+			else if (out[i] == OUT_STALE)
+				atomic_fetch_add(&t->c.stale_rejected, 1);
+			free(errs[i]);
+		}
+		free(out);
+		free(errs);
+		if (retry.nitems > 0)
+		{
+			atomic_fetch_add(&t->c.retried, retry.nitems);
+			if (resp.http_status != 200)
+				target_set_error(t, "backfill bulk request failed (%s %ld), retrying",
+								 resp.http_status ? "HTTP" : resp.curl_error, resp.http_status);
+			sleep_ms(backoff_ms(attempt++));
+		}
+		batch_free(batch);
+		*batch = retry;
+	}
+	batch_clear(batch);
+	es_response_free(&resp);
+	return true;
+}
+
+/* Read one chunk with COPY and send its rows; true when all are acknowledged. */
+static bool
+read_chunk(Backfill *b, PGconn *snap, PGconn *claim, const char *rel,
+		   int64_t first, int64_t end, int64_t *rows)
+{
+	Target	   *t = b->t;
+	Buf			q = {0};
+	char	   *src = PQescapeLiteral(snap, t->source, strlen(t->source));
+	char	   *inc = t->include_arr ? PQescapeLiteral(snap, t->include_arr, strlen(t->include_arr)) : NULL;
+	char	   *exc = t->exclude_arr ? PQescapeLiteral(snap, t->exclude_arr, strlen(t->exclude_arr)) : NULL;
+	PGresult   *r;
+	Batch		batch = {0};
+	bool		ok = true;
+	char	   *line;
+	int			n;
+
+	buf_printf(&q, "COPY (SELECT reindex.document(%s::regclass, x, %s::text[], %s::text[])"
+			   " FROM ONLY %s x WHERE x.ctid >= '(%" PRId64 ",0)'::tid AND x.ctid < '(%" PRId64 ",0)'::tid)"
+			   " TO STDOUT",
+			   src, inc ? inc : "NULL", exc ? exc : "NULL", rel, first, end);
+	PQfreemem(src);
+	if (inc)
+		PQfreemem(inc);
+	if (exc)
+		PQfreemem(exc);
+	r = PQexec(snap, q.data);
+	buf_free(&q);
+	if (PQresultStatus(r) != PGRES_COPY_OUT)
+	{
+		target_set_error(t, "backfill read of %s failed: %s", rel, PQerrorMessage(snap));
+		PQclear(r);
+		return false;
+	}
+	PQclear(r);
+	*rows = 0;
+	while ((n = PQgetCopyData(snap, &line, 0)) > 0)
+	{
+		size_t		len = copy_unescape(line, n > 0 && line[n - 1] == '\n' ? n - 1 : n);
+		size_t		e;
+
+		if (ok && wire_json_string_end(line, len, &e) && e < len && line[e] == ' ')
+		{
+			batch_add(&batch, ITEM_INDEX, t->index_json, b->version, false,
+					  line, e, line + e + 1, len - e - 1, 0);
+			(*rows)++;
+			if (batch.body.len >= opt.batch_bytes || batch.nitems >= opt.batch_docs)
+			{
+				int			k = batch.nitems;
+
+				ok = send_batch(b, claim, &batch);
+				if (ok)
+					atomic_fetch_add(&t->c.rows_backfilled, k);
+			}
+		}
+		else if (ok && !(len == 2 && line[0] == '\\' && line[1] == 'N'))
+		{
+			target_set_error(t, "reindex.document returned a malformed row: %.100s", line);
+			ok = false;
+		}
+		PQfreemem(line);
+	}
+	while ((r = PQgetResult(snap)) != NULL)
+	{
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		{
+			target_set_error(t, "backfill read of %s failed: %s", rel, PQresultErrorMessage(r));
+			ok = false;
+		}
+		PQclear(r);
+	}
+	if (ok && batch.nitems > 0)
+	{
+		int			k = batch.nitems;
+
+		ok = send_batch(b, claim, &batch);
+		if (ok)
+			atomic_fetch_add(&t->c.rows_backfilled, k);
+	}
+	batch_free(&batch);
+	return ok;
+}
+
+static void *
+worker_main(void *arg)
+{
+	Worker	   *w = arg;
+	Backfill   *b = w->b;
+	Target	   *t = b->t;
+	PGconn	   *snap = catalog_connect(opt.conninfo, false, NULL);
+	PGconn	   *claim = catalog_connect(opt.conninfo, false, NULL);
+	Buf			q = {0};
+	char	   *lit;
+	char		who[300];
+
+	snprintf(who, sizeof(who), "%s/%d", opt.id, w->no);
+	w->ok = false;
+	if (!snap || !claim)
+	{
+		atomic_fetch_add(&b->import_failed, 1);
+		goto out;
+	}
+	lit = PQescapeLiteral(snap, b->snapshot, strlen(b->snapshot));
+	buf_printf(&q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
+	PQfreemem(lit);
+	if (!catalog_exec_ok(snap, q.data))
+	{
+		target_set_error(t, "could not import the backfill snapshot: %s", PQerrorMessage(snap));
+		atomic_fetch_add(&b->import_failed, 1);
+		goto out;
+	}
+	atomic_fetch_add(&b->imported, 1);
+	w->ok = true;
+	while (!atomic_load(&b->stop))
+	{
+		int			chunk_no;
+		char	   *rel;
+		int64_t		first,
+					end,
+					rows = 0;
+
+		if (!catalog_claim_chunk(claim, t, who, &chunk_no, &rel, &first, &end))
+			break;
+		log_debug(t->index_name, "worker %d reads chunk %d (%s blocks %" PRId64 "..%" PRId64 ")",
+				  w->no, chunk_no, rel, first, end);
+		if (!read_chunk(b, snap, claim, rel, first, end, &rows) ||
+			!catalog_finish_chunk(claim, t, chunk_no, rows, b->version))
+		{
+			catalog_abort_claim(claim);
+			free(rel);
+			w->ok = false;
+			break;
+		}
+		atomic_fetch_add(&b->chunks_done, 1);
+		free(rel);
+	}
+	catalog_exec_ok(snap, "COMMIT");
+out:
+	buf_free(&q);
+	if (snap)
+		PQfinish(snap);
+	if (claim)
+		PQfinish(claim);
+	return NULL;
+}
+
+/* PUT /<index>/_settings with a JSON object (logged on failure only). */
+static void
+put_settings(Target *t, const char *json)
+{
+	EsResponse	resp = {0};
+	Buf			path = {0};
+
+	buf_printf(&path, "/%s/_settings", t->index_name);
+	es_request_sync(&t->ep, "PUT", path.data, json, strlen(json), &resp, 30000);
+	if (resp.http_status < 200 || resp.http_status >= 300)
+		log_warn(t->index_name, "could not update index settings (HTTP %ld): %.200s",
+				 resp.http_status, resp.body.data ? resp.body.data : resp.curl_error);
+	buf_free(&path);
+	es_response_free(&resp);
+}
+
+static void
+restore_settings(Target *t)
+{
+	json_t	   *s = json_object();
+	json_t	   *req = NULL;
+	json_error_t jerr;
+	char	   *out;
+
+	json_object_set_new(s, "index.refresh_interval", json_null());
+	json_object_set_new(s, "index.number_of_replicas", json_null());
+	if (t->requested_settings)
+		req = json_loads(t->requested_settings, 0, &jerr);
+	if (json_is_object(req))
+		json_object_update(s, req);
+	out = json_dumps(s, JSON_COMPACT);
+	put_settings(t, out);
+	free(out);
+	json_decref(req);
+	json_decref(s);
+}
+
+static void *
+coordinator_main(void *arg)
+{
+	Backfill   *b = arg;
+	Target	   *t = b->t;
+	PGconn	   *cat = catalog_connect(opt.conninfo, false, NULL);
+	PGconn	   *repl = NULL;
+	char	   *err = NULL;
+	int			slot,
+				i,
+				claimable;
+	uint64_t	cp = 0;
+	Worker	   *workers = NULL;
+	pthread_t  *th = NULL;
+	bool		fresh;
+
+	b->ok = false;
+	if (!cat)
+		goto out;
+	slot = catalog_slot_exists(cat, t->slot_name, NULL);
+	if (slot < 0)
+		goto out;
+	fresh = (slot == 0 || t->consistent_point == 0);
+	if (!fresh)
+	{
+		claimable = catalog_claimable_chunks(cat, t);
+		if (claimable < 0)
+			goto out;
+		if (claimable == 0)
+		{
+			/* nothing left for us: done, or other streamers hold the rest */
+			b->ok = true;
+			b->completed = catalog_complete_backfill(cat, t);
+			goto out;
+		}
+	}
+	else if (slot == 1)
+	{
+		log_info(t->index_name, "dropping slot %s: it has no recorded consistent point", t->slot_name);
+		catalog_drop_slot(cat, t->slot_name);
+	}
+
+	repl = catalog_connect(opt.conninfo, true, SLOT_LOCK_TIMEOUT);
+	if (!repl)
+		goto out;
+	target_set_error(t, "creating slot %s: waiting for transactions older than the snapshot to finish",
+					 t->slot_name);
+	catalog_write_note(cat, t);
+	if (fresh)
+	{
+		if (!repl_create_slot(repl, t->slot_name, false, &cp, &b->snapshot, &err))
+			goto slot_failed;
+		if (catalog_create_chunks(cat, t, cp, PAGES_PER_CHUNK) < 0)
+		{
+			err = strdup("could not record the consistent point and chunks");
+			goto slot_failed;
+		}
+		log_info(t->index_name, "slot %s created, consistent point %X/%X",
+				 t->slot_name, (unsigned int) (cp >> 32), (unsigned int) cp);
+	}
+	else
+	{
+		char		tmp[128];
+
+		snprintf(tmp, sizeof(tmp), "%.40s_bf_%d_%d", t->slot_name, (int) getpid(),
+				 (int) (now_ms() % 100000));
+		if (!repl_create_slot(repl, tmp, true, &cp, &b->snapshot, &err))
+			goto slot_failed;
+		log_info(t->index_name, "resuming backfill from a fresh snapshot at %X/%X",
+				 (unsigned int) (cp >> 32), (unsigned int) cp);
+	}
+	target_set_error(t, "%s", "");
+	catalog_clear_error(cat, t);
+	b->version = cp;
+	catalog_pending_chunks(cat, t, &b->chunks_total, NULL);
+
+	put_settings(t, "{\"index.refresh_interval\":\"-1\",\"index.number_of_replicas\":0}");
+
+	b->nworkers = opt.backfill_workers > 0 ? opt.backfill_workers :
+		(t->job_workers > 0 ? t->job_workers : 2);
+	workers = calloc(b->nworkers, sizeof(Worker));
+	th = calloc(b->nworkers, sizeof(pthread_t));
+	for (i = 0; i < b->nworkers; i++)
+	{
+		workers[i].b = b;
+		workers[i].no = i;
+		pthread_create(&th[i], NULL, worker_main, &workers[i]);
+	}
+	/* keep the exporter idle until every worker imported the snapshot */
+	while (atomic_load(&b->imported) + atomic_load(&b->import_failed) < b->nworkers)
+		sleep_ms(2);
+	PQfinish(repl);
+	repl = NULL;
+	b->ok = atomic_load(&b->import_failed) == 0;
+	for (i = 0; i < b->nworkers; i++)
+	{
+		pthread_join(th[i], NULL);
+		if (!workers[i].ok)
+			b->ok = false;
+	}
+	if (b->ok && !atomic_load(&b->stop))
+	{
+		int			pending = catalog_pending_chunks(cat, t, NULL, NULL);
+
+		if (pending == 0)
+		{
+			restore_settings(t);
+			b->completed = catalog_complete_backfill(cat, t);
+		}
+	}
+	goto out;
+
+slot_failed:
+	target_set_error(t, "could not create slot %s: %s", t->slot_name, err ? err : "unknown error");
+	catalog_write_note(cat, t);
+out:
+	if (repl)
+		PQfinish(repl);
+	if (cat)
+		PQfinish(cat);
+	free(err);
+	free(workers);
+	free(th);
+	atomic_store(&b->finished, true);
+	return NULL;
+}
+
+Backfill *
+backfill_start(Target *t)
+{
+	Backfill   *b = calloc(1, sizeof(Backfill));
+
+	b->t = t;
+	if (pthread_create(&b->coordinator, NULL, coordinator_main, b) != 0)
+	{
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+/* Has the coordinator finished?  Then *ok and *completed describe it. */
+bool
+backfill_done(Backfill *b, bool *ok, bool *completed)
+{
+	if (!atomic_load(&b->finished))
+		return false;
+	*ok = b->ok;
+	*completed = b->completed;
+	return true;
+}
+
+/* Stop (if running), wait for the threads and free. */
+void
+backfill_free(Backfill *b)
+{
+	if (!b)
+		return;
+	atomic_store(&b->stop, true);
+	pthread_join(b->coordinator, NULL);
+	free(b->snapshot);
+	free(b);
+}
+
+void
+backfill_progress(Backfill *b, int64_t *done_chunks, int64_t *total_chunks)
+{
+	*done_chunks = atomic_load(&b->chunks_done);
+	*total_chunks = b->chunks_total;
+}

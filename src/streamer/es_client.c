@@ -1,0 +1,405 @@
+/*
+ * es_client.c: HTTP client for Elasticsearch/OpenSearch.
+ *
+ * Owns: the one libcurl multi handle of the main thread (keep-alive
+ * connections are shared by all its requests), the poll that also waits on
+ * the libpq sockets, blocking requests for backfill threads and one-off admin
+ * calls, the classification of _bulk item outcomes, and retry backoff.
+ *
+ * Invariants: credentials come only from the Endpoint (catalog or
+ * environment) and are never logged; TLS verification stays on unless the
+ * endpoint explicitly turns it off; responses are parsed with jansson,
+ * requests are never built through it.  A 409 is "already newer" (success
+ * under external versioning, I1/I3); 429, 5xx and transport errors are
+ * retryable; anything else is a dead letter (I6).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "streamer.h"
+
+#define REQUEST_TIMEOUT_MS 120000
+
+static CURLM *multi;
+static int	n_inflight;
+
+void
+es_global_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_ALL) != 0)
+		fatal("could not initialise libcurl");
+	json_object_seed(0);
+	multi = curl_multi_init();
+	if (!multi)
+		fatal("could not initialise libcurl");
+	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+}
+
+void
+es_global_cleanup(void)
+{
+	if (multi)
+		curl_multi_cleanup(multi);
+	multi = NULL;
+	curl_global_cleanup();
+}
+
+static size_t
+write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	EsResponse *r = userdata;
+
+	buf_append(&r->body, ptr, size * nmemb);
+	return size * nmemb;
+}
+
+/* Configure an easy handle for one request; returns the header list. */
+static struct curl_slist *
+setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
+		   const char *body, size_t len, EsResponse *resp, bool ndjson,
+		   long timeout_ms)
+{
+	struct curl_slist *h = NULL;
+
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, resp->curl_error);
+	resp->curl_error[0] = '\0';
+	if (strcmp(method, "GET") == 0)
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	else
+	{
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (body ? len : 0));
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	}
+	h = curl_slist_append(h, ndjson ? "Content-Type: application/x-ndjson"
+						  : "Content-Type: application/json");
+	h = curl_slist_append(h, "Expect:");
+	if (ep->api_key && *ep->api_key)
+	{
+		Buf			a = {0};
+
+		buf_printf(&a, "Authorization: ApiKey %s", ep->api_key);
+		h = curl_slist_append(h, a.data);
+		buf_free(&a);
+	}
+	else if (ep->username && *ep->username)
+	{
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, ep->username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, ep->password ? ep->password : "");
+	}
+	if (ep->ca_file && *ep->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, ep->ca_file);
+	if (!ep->verify_tls)
+	{
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+	return h;
+}
+
+static char *
+make_url(const Endpoint *ep, const char *path)
+{
+	Buf			u = {0};
+
+	buf_puts(&u, ep->url);
+	if (path[0] != '/')
+		buf_puts(&u, "/");
+	buf_puts(&u, path);
+	return u.data;
+}
+
+static bool
+is_ndjson(const char *path)
+{
+	const char *q = strchr(path, '?');
+	size_t		n = q ? (size_t) (q - path) : strlen(path);
+
+	return n >= 5 && memcmp(path + n - 5, "_bulk", 5) == 0;
+}
+
+/* Blocking request; returns the HTTP status (0 on transport failure). */
+int
+es_request_sync(const Endpoint *ep, const char *method, const char *path,
+				const char *body, size_t len, EsResponse *resp, long timeout_ms)
+{
+	CURL	   *e = curl_easy_init();
+	struct curl_slist *h;
+	char	   *url = make_url(ep, path);
+	CURLcode	rc;
+
+	buf_reset(&resp->body);
+	resp->http_status = 0;
+	h = setup_easy(e, ep, method, url, body, len, resp, is_ndjson(path),
+				   timeout_ms > 0 ? timeout_ms : REQUEST_TIMEOUT_MS);
+	rc = curl_easy_perform(e);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->http_status);
+	else if (!resp->curl_error[0])
+		snprintf(resp->curl_error, sizeof(resp->curl_error), "%s", curl_easy_strerror(rc));
+	curl_slist_free_all(h);
+	curl_easy_cleanup(e);
+	free(url);
+	return (int) resp->http_status;
+}
+
+void
+es_response_free(EsResponse *r)
+{
+	buf_free(&r->body);
+}
+
+/* Start an asynchronous request on the main thread's multi handle. */
+bool
+es_submit(EsRequest *req, const Endpoint *ep, const char *method,
+		  const char *path, const char *body, size_t len)
+{
+	CURL	   *e = curl_easy_init();
+
+	if (!e)
+		return false;
+	req->easy = e;
+	req->ep = ep;
+	req->url = make_url(ep, path);
+	req->body = body;
+	req->body_len = len;
+	req->resp.http_status = 0;
+	buf_reset(&req->resp.body);
+	req->headers = setup_easy(e, ep, method, req->url, body, len, &req->resp,
+							  is_ndjson(path), REQUEST_TIMEOUT_MS);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	req->started_ms = now_ms();
+	if (curl_multi_add_handle(multi, e) != CURLM_OK)
+	{
+		es_request_cleanup(req);
+		return false;
+	}
+	n_inflight++;
+	return true;
+}
+
+void
+es_request_cleanup(EsRequest *req)
+{
+	if (req->easy)
+		curl_easy_cleanup(req->easy);
+	if (req->headers)
+		curl_slist_free_all(req->headers);
+	free(req->url);
+	req->easy = NULL;
+	req->headers = NULL;
+	req->url = NULL;
+}
+
+/* Abandon an in-flight request (its callback is not called). */
+void
+es_cancel(EsRequest *req)
+{
+	if (req->easy)
+	{
+		curl_multi_remove_handle(multi, req->easy);
+		n_inflight--;
+	}
+	es_request_cleanup(req);
+}
+
+int
+es_inflight(void)
+{
+	return n_inflight;
+}
+
+/*
+ * Wait up to timeout_ms for curl activity or one of the extra fds, drive the
+ * transfers and run the callbacks of finished requests.  revents of the extra
+ * fds are returned in events[] (overwritten).  Returns the number of requests
+ * completed.
+ */
+int
+es_poll(int *fds, short *events, int nfds, int timeout_ms)
+{
+	struct curl_waitfd wfd[64];
+	int			i,
+				running,
+				numfds,
+				completed = 0;
+	CURLMsg    *msg;
+	int			left;
+
+	if (nfds > 64)
+		nfds = 64;
+	for (i = 0; i < nfds; i++)
+	{
+		wfd[i].fd = fds[i];
+		wfd[i].events = events[i];
+		wfd[i].revents = 0;
+	}
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	curl_multi_poll(multi, wfd, nfds, timeout_ms, &numfds);
+	for (i = 0; i < nfds; i++)
+		events[i] = wfd[i].revents;
+	curl_multi_perform(multi, &running);
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	{
+		EsRequest  *req = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE,
+							  &req->resp.http_status);
+		else
+		{
+			req->resp.http_status = 0;
+			if (!req->resp.curl_error[0])
+				snprintf(req->resp.curl_error, sizeof(req->resp.curl_error), "%s",
+						 curl_easy_strerror(msg->data.result));
+		}
+		curl_multi_remove_handle(multi, msg->easy_handle);
+		n_inflight--;
+		es_request_cleanup(req);
+		completed++;
+		if (req->done)
+			req->done(req);
+	}
+	return completed;
+}
+
+bool
+es_retryable_status(long status)
+{
+	return status == 0 || status == 429 || status >= 500;
+}
+
+/* Exponential backoff with full jitter between half and the whole step. */
+uint64_t
+backoff_ms(int attempt)
+{
+	uint64_t	base = 100;
+	uint64_t	cap = 30000;
+	uint64_t	step;
+
+	if (attempt > 20)
+		attempt = 20;
+	step = base << attempt;
+	if (step > cap)
+		step = cap;
+	return step / 2 + (uint64_t) (rand() % (int) (step / 2 + 1));
+}
+
+static char *
+describe_error(json_t *err, long status)
+{
+	char	   *s;
+
+	if (err)
+	{
+		s = json_dumps(err, JSON_COMPACT);
+		if (s)
+			return s;
+	}
+	s = malloc(64);
+	snprintf(s, 64, "HTTP status %ld", status);
+	return s;
+}
+
+/*
+ * Classify every item of a _bulk response.  errors[i] (malloc'd, may be NULL)
+ * describes dead and retry items when errors != NULL.  Returns the number of
+ * items classified; a whole-request failure classifies all items alike.
+ */
+int
+es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **errors)
+{
+	json_t	   *root = NULL,
+			   *items;
+	json_error_t jerr;
+	int			i;
+
+	if (errors)
+		for (i = 0; i < nitems; i++)
+			errors[i] = NULL;
+	if (r->http_status == 200)
+		root = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
+	items = root ? json_object_get(root, "items") : NULL;
+	if (!json_is_array(items) || (int) json_array_size(items) != nitems)
+	{
+		ItemOutcome o;
+
+		if (r->http_status == 200 || es_retryable_status(r->http_status))
+			o = OUT_RETRY;		/* unparsable 200: treat as transient */
+		else
+			o = OUT_DEAD;
+		for (i = 0; i < nitems; i++)
+		{
+			out[i] = o;
+			if (errors)
+			{
+				Buf			e = {0};
+
+				if (r->http_status == 0)
+					buf_printf(&e, "transport error: %s", r->curl_error);
+				else
+				{
+					buf_printf(&e, "HTTP %ld: ", r->http_status);
+					buf_append(&e, r->body.data ? r->body.data : "",
+							   r->body.len > 300 ? 300 : r->body.len);
+				}
+				errors[i] = e.data;
+			}
+		}
+		if (root)
+			json_decref(root);
+		return nitems;
+	}
+	for (i = 0; i < nitems; i++)
+	{
+		json_t	   *item = json_array_get(items, i);
+		const char *k;
+		json_t	   *v,
+				   *res = NULL;
+		long		st;
+		json_t	   *err;
+
+		json_object_foreach(item, k, v)
+		{
+			(void) k;
+			res = v;
+			break;
+		}
+		st = (long) json_integer_value(json_object_get(res, "status"));
+		err = json_object_get(res, "error");
+		if (st >= 200 && st < 300)
+			out[i] = OUT_OK;
+		else if (st == 404 && !err)
+			out[i] = OUT_OK;	/* delete of a document that is not there */
+		else if (st == 409)
+			out[i] = OUT_STALE;
+		else if (es_retryable_status(st))
+			out[i] = OUT_RETRY;
+		else
+			out[i] = OUT_DEAD;
+		if (errors && out[i] != OUT_OK && out[i] != OUT_STALE)
+			errors[i] = describe_error(err, st);
+	}
+	json_decref(root);
+	return nitems;
+}

@@ -1,0 +1,714 @@
+/*
+ * main.c: reindex_streamer's command line, signals and main loop.
+ *
+ * Owns: option parsing (the contract in README.md), the catalog connection
+ * with LISTEN reindex and its reconnects, the per-target state machine
+ * (backfilling -> streaming -> retiring -> retired/dropped, plus cancelled
+ * and failed jobs), the status tick (catalog progress, lag, job transitions
+ * catching_up -> ready), the --once / --until-lsn exit conditions and the
+ * clean shutdown (flush, confirm, exit 0).
+ *
+ * Invariants: one thread runs this loop and everything touching streams;
+ * a target's stream is opened only when the catalog says streaming, i.e.
+ * after its backfill completed (I2); the catalog is re-read on every NOTIFY
+ * and at least every few seconds (I5: the catalog is the truth).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "streamer.h"
+
+#define RELOAD_INTERVAL_MS 5000
+#define SUMMARY_INTERVAL_MS 30000
+#define SHUTDOWN_GRACE_MS 30000
+
+Options		opt;
+volatile sig_atomic_t shutdown_requested;
+PGconn	   *main_cat;
+
+static Target **targets;
+static int	ntargets;
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	shutdown_requested = 1;
+}
+
+static void
+usage(void)
+{
+	printf("reindex_streamer streams PostgreSQL changes into Elasticsearch/OpenSearch indexes\n"
+		   "for the reindex extension: backfill, catch-up and dual feeding until the alias swap.\n\n"
+		   "Usage:\n  reindex_streamer -d CONNINFO [OPTION]...\n\n"
+		   "Options:\n"
+		   "  -d, --dbname=CONNINFO      database to serve (libpq conninfo or URI)\n"
+		   "      --once                 exit once every target is backfilled, caught up and acknowledged\n"
+		   "      --until-lsn=LSN        exit once every target has confirmed at least LSN\n"
+		   "      --backfill-workers=N   parallel backfill readers per target (default: job option, else 2)\n"
+		   "      --batch-bytes=N        maximum _bulk body size (default 8388608)\n"
+		   "      --batch-docs=N         maximum actions per _bulk request (default 5000)\n"
+		   "      --flush-interval=MS    maximum time an action waits in a batch (default 50)\n"
+		   "      --max-inflight=N       concurrent _bulk requests per target (default 2)\n"
+		   "      --status-interval=MS   catalog progress write interval (default 1000)\n"
+		   "      --log-format=text|json log format (default text)\n"
+		   "      --id=NAME              streamer identity (default host:pid)\n"
+		   "      --no-progress          no progress bar on a terminal\n"
+		   "  -v, --verbose              debug logging\n"
+		   "  -V, --version              print the version and exit\n"
+		   "  -?, --help                 show this help and exit\n");
+}
+
+static long
+parse_num(const char *name, const char *s, long min, long max)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+	{
+		fprintf(stderr, "reindex_streamer: invalid value \"%s\" for %s (expected %ld..%ld)\n",
+				s, name, min, max);
+		exit(2);
+	}
+	return v;
+}
+
+static void
+parse_options(int argc, char **argv)
+{
+	static struct option longopts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"once", no_argument, NULL, 1},
+		{"until-lsn", required_argument, NULL, 2},
+		{"backfill-workers", required_argument, NULL, 3},
+		{"batch-bytes", required_argument, NULL, 4},
+		{"batch-docs", required_argument, NULL, 5},
+		{"flush-interval", required_argument, NULL, 6},
+		{"max-inflight", required_argument, NULL, 7},
+		{"status-interval", required_argument, NULL, 8},
+		{"log-format", required_argument, NULL, 9},
+		{"id", required_argument, NULL, 10},
+		{"no-progress", no_argument, NULL, 11},
+		{"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, '?'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+	char		host[200];
+
+	opt.batch_bytes = 8 * 1024 * 1024;
+	opt.batch_docs = 5000;
+	opt.flush_interval_ms = 50;
+	opt.max_inflight = 2;
+	opt.status_interval_ms = 1000;
+	opt.progress = true;
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(opt.id, sizeof(opt.id), "%s:%d", host, (int) getpid());
+
+	while ((c = getopt_long(argc, argv, "d:vV?", longopts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				opt.conninfo = optarg;
+				break;
+			case 1:
+				opt.once = true;
+				break;
+			case 2:
+				if (!parse_lsn(optarg, &opt.until_lsn))
+				{
+					fprintf(stderr, "reindex_streamer: invalid LSN \"%s\"\n", optarg);
+					exit(2);
+				}
+				opt.has_until_lsn = true;
+				break;
+			case 3:
+				opt.backfill_workers = (int) parse_num("--backfill-workers", optarg, 1, 64);
+				break;
+			case 4:
+				opt.batch_bytes = (size_t) parse_num("--batch-bytes", optarg, 1024, 90L * 1024 * 1024);
+				break;
+			case 5:
+				opt.batch_docs = (int) parse_num("--batch-docs", optarg, 1, 1000000);
+				break;
+			case 6:
+				opt.flush_interval_ms = (int) parse_num("--flush-interval", optarg, 0, 600000);
+				break;
+			case 7:
+				opt.max_inflight = (int) parse_num("--max-inflight", optarg, 1, 64);
+				break;
+			case 8:
+				opt.status_interval_ms = (int) parse_num("--status-interval", optarg, 10, 3600000);
+				break;
+			case 9:
+				if (strcmp(optarg, "json") == 0)
+					opt.log_json = true;
+				else if (strcmp(optarg, "text") == 0)
+					opt.log_json = false;
+				else
+				{
+					fprintf(stderr, "reindex_streamer: --log-format must be text or json\n");
+					exit(2);
+				}
+				break;
+			case 10:
+				snprintf(opt.id, sizeof(opt.id), "%s", optarg);
+				break;
+			case 11:
+				opt.progress = false;
+				break;
+			case 'v':
+				opt.verbose++;
+				break;
+			case 'V':
+				printf("reindex_streamer %s\n", STREAMER_VERSION);
+				exit(0);
+			case '?':
+				if (optopt)
+				{
+					fprintf(stderr, "Try \"reindex_streamer --help\" for more information.\n");
+					exit(2);
+				}
+				usage();
+				exit(0);
+			default:
+				fprintf(stderr, "Try \"reindex_streamer --help\" for more information.\n");
+				exit(2);
+		}
+	}
+	if (optind < argc)
+	{
+		fprintf(stderr, "reindex_streamer: too many command-line arguments (first is \"%s\")\n",
+				argv[optind]);
+		exit(2);
+	}
+	if (!opt.conninfo)
+	{
+		fprintf(stderr, "reindex_streamer: no database given (-d CONNINFO)\n");
+		exit(2);
+	}
+}
+
+/*---- catalog connection ----*/
+
+static bool
+connect_catalog(void)
+{
+	PGresult   *r;
+
+	main_cat = catalog_connect(opt.conninfo, false, NULL);
+	if (!main_cat)
+		return false;
+	r = PQexec(main_cat, "SELECT 1 FROM pg_extension WHERE extname = 'reindex'");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+	{
+		PQclear(r);
+		PQfinish(main_cat);
+		main_cat = NULL;
+		fatal("the extension \"reindex\" is not installed in this database (CREATE EXTENSION reindex)");
+	}
+	PQclear(r);
+	if (!catalog_exec_ok(main_cat, "LISTEN reindex"))
+	{
+		PQfinish(main_cat);
+		main_cat = NULL;
+		return false;
+	}
+	PQsetnonblocking(main_cat, 0);
+	return true;
+}
+
+/*---- per-target state machine ----*/
+
+static void
+stop_target(Target *t)
+{
+	if (t->stream)
+	{
+		stream_close(t->stream);
+		t->stream = NULL;
+	}
+	if (t->bf)
+	{
+		backfill_free(t->bf);
+		t->bf = NULL;
+	}
+}
+
+static void
+free_target(Target *t)
+{
+	stop_target(t);
+	free(t->index_name);
+	free(t->index_json);
+	free(t->source);
+	free(t->slot_name);
+	free(t->include_cols);
+	free(t->exclude_cols);
+	free(t->include_arr);
+	free(t->exclude_arr);
+	free(t->requested_settings);
+	free(t->ep.url);
+	free(t->ep.username);
+	free(t->ep.password);
+	free(t->ep.api_key);
+	free(t->ep.ca_file);
+	pthread_mutex_destroy(&t->err_lock);
+	free(t);
+}
+
+static void
+retry_later(Target *t, uint64_t min_ms)
+{
+	uint64_t	d = backoff_ms(t->attempt++);
+
+	t->retry_at_ms = now_ms() + (d > min_ms ? d : min_ms);
+}
+
+static bool
+retiring(Target *t)
+{
+	return strcmp(t->state, "retiring") == 0 ||
+		strcmp(t->job_state, "cancelled") == 0 || strcmp(t->job_state, "failed") == 0;
+}
+
+/* Stop feeding, drop the slot, optionally delete the index, mark retired. */
+static void
+retire_target(Target *t)
+{
+	int			exists;
+
+	stop_target(t);
+	exists = catalog_slot_exists(main_cat, t->slot_name, NULL);
+	if (exists == 1 && !catalog_drop_slot(main_cat, t->slot_name))
+	{
+		retry_later(t, 1000);
+		return;
+	}
+	if (exists < 0)
+		return;
+	if (t->drop_index)
+	{
+		EsResponse	resp = {0};
+		Buf			path = {0};
+
+		buf_printf(&path, "/%s", t->index_name);
+		es_request_sync(&t->ep, "DELETE", path.data, NULL, 0, &resp, 30000);
+		if (resp.http_status != 200 && resp.http_status != 404)
+		{
+			target_set_error(t, "could not delete index (HTTP %ld)", resp.http_status);
+			buf_free(&path);
+			es_response_free(&resp);
+			retry_later(t, 1000);
+			return;
+		}
+		buf_free(&path);
+		es_response_free(&resp);
+	}
+	if (strcmp(t->state, "retiring") == 0 || strcmp(t->state, "streaming") == 0 ||
+		strcmp(t->state, "backfilling") == 0)
+	{
+		catalog_set_target_state(main_cat, t, t->drop_index ? "dropped" : "retired");
+		log_info(t->index_name, "target %" PRId64 " %s; slot %s dropped", t->id, t->state,
+				 t->slot_name);
+	}
+}
+
+static void
+drive_target(Target *t)
+{
+	uint64_t	now = now_ms();
+
+	if (retiring(t))
+	{
+		if (now >= t->retry_at_ms && strcmp(t->state, "retired") != 0 &&
+			strcmp(t->state, "dropped") != 0)
+			retire_target(t);
+		return;
+	}
+	if (strcmp(t->state, "backfilling") == 0)
+	{
+		bool		ok,
+					completed;
+
+		if (t->stream)
+		{
+			stream_close(t->stream);
+			t->stream = NULL;
+		}
+		if (!t->bf && now >= t->retry_at_ms && !shutdown_requested)
+		{
+			log_info(t->index_name, "backfill of %s starting", t->source);
+			t->bf = backfill_start(t);
+		}
+		else if (t->bf && backfill_done(t->bf, &ok, &completed))
+		{
+			backfill_free(t->bf);
+			t->bf = NULL;
+			if (completed)
+			{
+				log_info(t->index_name, "backfill complete (%lld rows by this streamer); streaming from %X/%X",
+						 (long long) atomic_load(&t->c.rows_backfilled),
+						 (unsigned int) (t->consistent_point >> 32),
+						 (unsigned int) t->consistent_point);
+				t->attempt = 0;
+				t->retry_at_ms = 0;
+			}
+			else if (ok)
+				t->retry_at_ms = now + 500;	/* others hold chunks: check again */
+			else
+				retry_later(t, 1000);
+		}
+	}
+	if (strcmp(t->state, "streaming") == 0 && !t->stream && now >= t->retry_at_ms &&
+		!shutdown_requested)
+	{
+		char	   *err = NULL;
+
+		t->stream = stream_open(t, &err);
+		if (t->stream)
+		{
+			char		lsn[32];
+
+			format_lsn(t->confirmed_lsn, lsn);
+			log_info(t->index_name, "streaming slot %s from %s", t->slot_name, lsn);
+			t->attempt = 0;
+		}
+		else
+		{
+			if (err && strstr(err, "is active for PID"))
+				log_debug(t->index_name, "slot %s is streamed by another process", t->slot_name);
+			else
+				target_set_error(t, "could not start streaming: %s", err ? err : "unknown error");
+			retry_later(t, 1000);
+		}
+		free(err);
+	}
+}
+
+/*---- status tick ----*/
+
+static void
+status_tick(bool final)
+{
+	uint64_t	cur = catalog_current_wal_lsn(main_cat);
+	int			i;
+
+	for (i = 0; i < ntargets; i++)
+	{
+		Target	   *t = targets[i];
+
+		if (t->stream)
+		{
+			uint64_t	oldest = stream_oldest_unacked_ms(t->stream);
+
+			t->confirmed_lsn = stream_confirmed(t->stream);
+			t->lag_bytes = cur > t->confirmed_lsn ? cur - t->confirmed_lsn : 0;
+			t->lag_seconds = oldest ? (now_ms() - oldest) / 1000.0 : 0;
+			catalog_write_status(main_cat, t, opt.id, true);
+			if (strcmp(t->job_state, "catching_up") == 0 &&
+				(int64_t) t->lag_bytes < t->ready_lag_bytes && !final)
+			{
+				if (catalog_set_job_state(main_cat, t, "catching_up", "ready", NULL))
+					log_info(t->index_name, "job %" PRId64 " is ready (lag %" PRIu64 " bytes)",
+							 t->job_id, t->lag_bytes);
+			}
+		}
+		else if (t->bf)
+			catalog_write_status(main_cat, t, opt.id, false);
+	}
+}
+
+/*
+ * --once: every active target streams with nothing unacknowledged and has
+ * confirmed the WAL position taken when all of them first looked idle.
+ */
+static bool
+once_satisfied(uint64_t *mark)
+{
+	int			i;
+
+	for (i = 0; i < ntargets; i++)
+	{
+		Target	   *t = targets[i];
+
+		if (retiring(t))
+			return false;	/* still to retire (seen again after it is done) */
+		if (strcmp(t->state, "streaming") != 0 || !t->stream || !stream_idle(t->stream))
+		{
+			*mark = 0;
+			return false;
+		}
+		if (strcmp(t->job_state, "backfilling") == 0)
+			return false;
+	}
+	if (*mark == 0)
+	{
+		*mark = catalog_current_wal_lsn(main_cat);
+		for (i = 0; i < ntargets; i++)
+			stream_request_reply(targets[i]->stream);
+		return false;
+	}
+	for (i = 0; i < ntargets; i++)
+		if (stream_confirmed(targets[i]->stream) < *mark)
+		{
+			stream_request_reply(targets[i]->stream);
+			return false;
+		}
+	for (i = 0; i < ntargets; i++)
+	{
+		Target	   *t = targets[i];
+
+		if (strcmp(t->job_state, "catching_up") == 0)
+		{
+			status_tick(false);
+			if (strcmp(t->job_state, "catching_up") == 0)
+				return false;
+		}
+	}
+	return true;
+}
+
+static bool
+until_satisfied(void)
+{
+	int			i;
+
+	for (i = 0; i < ntargets; i++)
+	{
+		Target	   *t = targets[i];
+
+		if (retiring(t))
+			continue;
+		if (!t->stream || stream_confirmed(t->stream) < opt.until_lsn)
+		{
+			if (t->stream)
+				stream_request_reply(t->stream);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+reload_targets(void)
+{
+	int			i,
+				j;
+
+	if (catalog_load_targets(main_cat, &targets, &ntargets) < 0)
+		return;
+	for (i = 0, j = 0; i < ntargets; i++)
+	{
+		if (targets[i]->seen)
+			targets[j++] = targets[i];
+		else
+		{
+			log_info(targets[i]->index_name, "target %" PRId64 " is no longer active",
+					 targets[i]->id);
+			free_target(targets[i]);
+		}
+	}
+	ntargets = j;
+}
+
+static void
+shutdown_streams(void)
+{
+	uint64_t	deadline = now_ms() + SHUTDOWN_GRACE_MS;
+	int			i;
+	bool		busy = true;
+
+	for (i = 0; i < ntargets; i++)
+	{
+		if (targets[i]->bf)
+		{
+			backfill_free(targets[i]->bf);
+			targets[i]->bf = NULL;
+		}
+		if (targets[i]->stream)
+			stream_set_draining(targets[i]->stream);
+	}
+	while (busy && now_ms() < deadline)
+	{
+		busy = false;
+		for (i = 0; i < ntargets; i++)
+		{
+			Target	   *t = targets[i];
+
+			if (!t->stream)
+				continue;
+			if (!stream_work(t->stream))
+			{
+				stream_close(t->stream);
+				t->stream = NULL;
+				continue;
+			}
+			if (!stream_drained(t->stream))
+				busy = true;
+		}
+		if (busy)
+			es_poll(NULL, NULL, 0, 20);
+	}
+	if (main_cat)
+		status_tick(true);
+	for (i = 0; i < ntargets; i++)
+		stop_target(targets[i]);
+}
+
+int
+main(int argc, char **argv)
+{
+	uint64_t	last_reload = 0,
+				last_status = 0,
+				last_summary = 0,
+				once_mark = 0;
+	int			cat_attempt = 0;
+	bool		need_reload = true;
+	struct sigaction sa;
+
+	parse_options(argc, argv);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	srand((unsigned int) (getpid() ^ now_ms()));
+	es_global_init();
+	log_info(NULL, "reindex_streamer %s starting as %s", STREAMER_VERSION, opt.id);
+
+	while (!shutdown_requested)
+	{
+		int			fds[64];
+		short		ev[64];
+		Target	   *owner[64];
+		int			nfds = 0,
+					i,
+					timeout = 100;
+		uint64_t	now;
+
+		if (!main_cat || PQstatus(main_cat) != CONNECTION_OK)
+		{
+			if (main_cat)
+			{
+				log_warn(NULL, "lost the catalog connection; reconnecting");
+				PQfinish(main_cat);
+				main_cat = NULL;
+			}
+			if (!connect_catalog())
+			{
+				uint64_t	wait = backoff_ms(cat_attempt++);
+				uint64_t	until = now_ms() + wait;
+
+				while (!shutdown_requested && now_ms() < until)
+					es_poll(NULL, NULL, 0, 50);
+				continue;
+			}
+			cat_attempt = 0;
+			need_reload = true;
+		}
+		now = now_ms();
+		if (need_reload || now - last_reload >= RELOAD_INTERVAL_MS)
+		{
+			reload_targets();
+			last_reload = now;
+			need_reload = false;
+		}
+		for (i = 0; i < ntargets; i++)
+			drive_target(targets[i]);
+
+		fds[nfds] = PQsocket(main_cat);
+		ev[nfds] = POLLIN;
+		owner[nfds++] = NULL;
+		for (i = 0; i < ntargets && nfds < 64; i++)
+		{
+			Target	   *t = targets[i];
+
+			if (t->stream)
+			{
+				int			to = stream_timeout_ms(t->stream);
+
+				fds[nfds] = stream_socket(t->stream);
+				ev[nfds] = POLLIN;
+				owner[nfds++] = t;
+				if (to < timeout)
+					timeout = to;
+			}
+		}
+		es_poll(fds, ev, nfds, timeout);
+
+		if (PQconsumeInput(main_cat))
+		{
+			PGnotify   *n;
+
+			while ((n = PQnotifies(main_cat)) != NULL)
+			{
+				need_reload = true;
+				PQfreemem(n);
+			}
+		}
+		for (i = 0; i < ntargets; i++)
+		{
+			Target	   *t = targets[i];
+
+			if (t->stream && !stream_work(t->stream))
+			{
+				stream_close(t->stream);
+				t->stream = NULL;
+				retry_later(t, 500);
+			}
+		}
+		(void) owner;
+
+		now = now_ms();
+		if (now - last_status >= (uint64_t) opt.status_interval_ms)
+		{
+			status_tick(false);
+			last_status = now;
+		}
+		if (opt.progress && isatty(2))
+			status_progress_bar(targets, ntargets);
+		else if (now - last_summary >= SUMMARY_INTERVAL_MS && ntargets > 0)
+		{
+			if (last_summary)
+				status_summary(targets, ntargets);
+			last_summary = now;
+		}
+		if (opt.once && once_satisfied(&once_mark))
+		{
+			log_info(NULL, "--once: every target is backfilled and caught up");
+			break;
+		}
+		if (opt.has_until_lsn && until_satisfied())
+		{
+			log_info(NULL, "--until-lsn: every target confirmed the position");
+			break;
+		}
+	}
+	if (shutdown_requested)
+		log_info(NULL, "shutting down: flushing and confirming");
+	shutdown_streams();
+	status_summary(targets, ntargets);
+	while (ntargets > 0)
+		free_target(targets[--ntargets]);
+	free(targets);
+	if (main_cat)
+		PQfinish(main_cat);
+	es_global_cleanup();
+	return 0;
+}

@@ -1,0 +1,196 @@
+/*
+ * replication.c: the streaming replication protocol over libpq
+ * (logical-decoding.md §2-3): slot creation with an exported snapshot,
+ * START_REPLICATION with the plugin's options, CopyData reads and standby
+ * status updates.
+ *
+ * Invariants: slot names and option values are quoted; the flush position
+ * sent is exactly what the caller says is acknowledged (I3) and never goes
+ * backwards; reads never block.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "streamer.h"
+
+#define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
+
+uint64_t
+fe_recvint64(const char *p)
+{
+	uint64_t	v = 0;
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char) p[i];
+	return v;
+}
+
+static void
+fe_sendint64(uint64_t v, char *p)
+{
+	int			i;
+
+	for (i = 7; i >= 0; i--)
+	{
+		p[i] = (char) (v & 0xFF);
+		v >>= 8;
+	}
+}
+
+static char *
+quote_ident(PGconn *c, const char *s)
+{
+	char	   *q = PQescapeIdentifier(c, s, strlen(s));
+	char	   *out = strdup(q ? q : "\"\"");
+
+	PQfreemem(q);
+	return out;
+}
+
+/* Append 'value' as a single-quoted literal of the replication grammar. */
+static void
+buf_quote_literal(Buf *b, const char *s)
+{
+	buf_puts(b, "'");
+	for (; *s; s++)
+	{
+		if (*s == '\'')
+			buf_puts(b, "''");
+		else
+			buf_append(b, s, 1);
+	}
+	buf_puts(b, "'");
+}
+
+/*
+ * CREATE_REPLICATION_SLOT ... (SNAPSHOT 'export').  The snapshot lives until
+ * the next command on this connection; the caller keeps it idle until every
+ * worker imported it.
+ */
+bool
+repl_create_slot(PGconn *repl, const char *slot, bool temporary,
+				 uint64_t *cp, char **snapshot, char **err)
+{
+	Buf			q = {0};
+	char	   *qs = quote_ident(repl, slot);
+	PGresult   *r;
+	bool		ok;
+
+	buf_printf(&q, "CREATE_REPLICATION_SLOT %s %sLOGICAL reindex (SNAPSHOT 'export')",
+			   qs, temporary ? "TEMPORARY " : "");
+	free(qs);
+	r = PQexec(repl, q.data);
+	buf_free(&q);
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+	if (!ok)
+	{
+		*err = strdup(PQerrorMessage(repl));
+		PQclear(r);
+		return false;
+	}
+	if (!parse_lsn(PQgetvalue(r, 0, 1), cp))
+	{
+		*err = strdup("could not parse the slot's consistent point");
+		PQclear(r);
+		return false;
+	}
+	*snapshot = strdup(PQgetvalue(r, 0, 2));
+	PQclear(r);
+	return true;
+}
+
+bool
+repl_start(PGconn *repl, Target *t, uint64_t start, char **err)
+{
+	Buf			q = {0};
+	char	   *qs = quote_ident(repl, t->slot_name);
+	PGresult   *r;
+	bool		ok;
+
+	buf_printf(&q, "START_REPLICATION SLOT %s LOGICAL %X/%X (\"format_version\" '1', \"table\" ",
+			   qs, (unsigned int) (start >> 32), (unsigned int) start);
+	free(qs);
+	buf_quote_literal(&q, t->source);
+	if (t->include_cols && *t->include_cols)
+	{
+		buf_puts(&q, ", \"include_columns\" ");
+		buf_quote_literal(&q, t->include_cols);
+	}
+	if (t->exclude_cols && *t->exclude_cols)
+	{
+		buf_puts(&q, ", \"exclude_columns\" ");
+		buf_quote_literal(&q, t->exclude_cols);
+	}
+	buf_puts(&q, ", \"include_commit_time\" 'false')");
+	r = PQexec(repl, q.data);
+	buf_free(&q);
+	ok = PQresultStatus(r) == PGRES_COPY_BOTH;
+	if (!ok)
+		*err = strdup(PQerrorMessage(repl));
+	PQclear(r);
+	if (ok)
+		PQsetnonblocking(repl, 1);
+	return ok;
+}
+
+bool
+repl_send_feedback(PGconn *repl, uint64_t write, uint64_t flush, bool reply)
+{
+	char		m[34];
+	struct timeval tv;
+	int64_t		now;
+
+	gettimeofday(&tv, NULL);
+	now = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec - PG_EPOCH_OFFSET_US;
+	m[0] = 'r';
+	fe_sendint64(write, m + 1);
+	fe_sendint64(flush, m + 9);
+	fe_sendint64(flush, m + 17);
+	fe_sendint64((uint64_t) now, m + 25);
+	m[33] = reply ? 1 : 0;
+	if (PQputCopyData(repl, m, sizeof(m)) <= 0)
+		return false;
+	return PQflush(repl) >= 0;
+}
+
+/*
+ * Non-blocking read of one CopyData message: >0 its length (free *buf with
+ * PQfreemem), 0 nothing available now, -1 the stream ended, -2 error.
+ */
+int
+repl_read(PGconn *repl, char **buf)
+{
+	int			n;
+
+	*buf = NULL;
+	n = PQgetCopyData(repl, buf, 1);
+	if (n == 0)
+	{
+		if (!PQconsumeInput(repl))
+			return -2;
+		n = PQgetCopyData(repl, buf, 1);
+	}
+	return n;
+}
+
+/* End COPY BOTH cleanly (pg_recvlogical's shutdown sequence). */
+void
+repl_finish(PGconn *repl)
+{
+	PGresult   *r;
+	char	   *b;
+
+	PQsetnonblocking(repl, 0);
+	if (PQputCopyEnd(repl, NULL) > 0)
+	{
+		PQflush(repl);
+		while (PQgetCopyData(repl, &b, 0) > 0)
+			PQfreemem(b);
+		while ((r = PQgetResult(repl)) != NULL)
+			PQclear(r);
+	}
+}

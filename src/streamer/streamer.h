@@ -1,0 +1,307 @@
+/*
+ * streamer.h: shared types and entry points of reindex_streamer.
+ *
+ * One process serves one database and every target in its catalog.  The main
+ * thread runs a single event loop (curl_multi_poll plus the libpq sockets) for
+ * discovery, streaming and status; backfill workers are threads, each with its
+ * own libpq connections and a blocking curl handle.  Counters that backfill
+ * threads touch are atomics; everything else belongs to the main thread.
+ *
+ * Invariants (DESIGN.md): I1 versions (backfill = consistent point with
+ * external, stream = end_lsn with external_gte), I2 backfill before a target's
+ * stream is applied, I3 confirm only acknowledged transactions, I4 one lane per
+ * document id, I6 nothing silently dropped.
+ */
+#ifndef REINDEX_STREAMER_H
+#define REINDEX_STREAMER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include <libpq-fe.h>
+
+#define STREAMER_VERSION "0.1"
+
+/*---- options ----*/
+typedef struct Options
+{
+	const char *conninfo;
+	bool		once;
+	uint64_t	until_lsn;
+	bool		has_until_lsn;
+	int			backfill_workers;	/* 0 = job option, else 2 */
+	size_t		batch_bytes;
+	int			batch_docs;
+	int			flush_interval_ms;
+	int			max_inflight;
+	int			status_interval_ms;
+	bool		log_json;
+	char		id[256];
+	bool		progress;
+	int			verbose;
+} Options;
+
+extern Options opt;
+#include <signal.h>
+extern volatile sig_atomic_t shutdown_requested;
+
+/*---- logging (status.c) ----*/
+typedef enum LogLevel
+{
+	LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR
+} LogLevel;
+
+void		log_msg(LogLevel level, const char *target, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+#define log_debug(t, ...) do { if (opt.verbose) log_msg(LOG_DEBUG, t, __VA_ARGS__); } while (0)
+#define log_info(t, ...) log_msg(LOG_INFO, t, __VA_ARGS__)
+#define log_warn(t, ...) log_msg(LOG_WARN, t, __VA_ARGS__)
+#define log_error(t, ...) log_msg(LOG_ERROR, t, __VA_ARGS__)
+void		fatal(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*---- growable byte buffer and JSON helpers (bulk.c) ----*/
+typedef struct Buf
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+} Buf;
+
+void		buf_reserve(Buf *b, size_t extra);
+void		buf_append(Buf *b, const char *s, size_t n);
+void		buf_puts(Buf *b, const char *s);
+void		buf_printf(Buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+void		buf_json_string(Buf *b, const char *s, size_t n);
+void		buf_reset(Buf *b);
+void		buf_free(Buf *b);
+
+uint64_t	now_ms(void);
+bool		parse_lsn(const char *s, uint64_t *out);
+void		format_lsn(uint64_t lsn, char out[32]);
+
+/*---- wire format v1 (wire.c) ----*/
+typedef enum WireType
+{
+	WIRE_BEGIN, WIRE_INDEX, WIRE_DELETE, WIRE_REFETCH, WIRE_TRUNCATE, WIRE_COMMIT
+} WireType;
+
+typedef struct WireMsg
+{
+	WireType	type;
+	uint64_t	version;
+	const char *rel;			/* JSON string, quotes included */
+	size_t		rel_len;
+	const char *id;				/* JSON string, quotes included */
+	size_t		id_len;
+	const char *body;			/* document (index) or key object (refetch) */
+	size_t		body_len;
+	uint64_t	xid;			/* begin/commit */
+} WireMsg;
+
+bool		wire_parse(const char *line, size_t len, WireMsg *m, const char **err);
+bool		wire_json_string_end(const char *s, size_t len, size_t *end);
+char	   *wire_json_string_decode(const char *s, size_t len);
+
+/*---- _bulk bodies (bulk.c) ----*/
+typedef enum ItemOp
+{
+	ITEM_INDEX, ITEM_DELETE
+} ItemOp;
+
+typedef struct BulkItem
+{
+	uint32_t	off;			/* start of the action line in body */
+	uint32_t	len;			/* action line plus source line */
+	uint64_t	seq;			/* transaction sequence (stream) or chunk */
+} BulkItem;
+
+typedef struct Batch
+{
+	Buf			body;
+	BulkItem   *items;
+	int			nitems;
+	int			cap;
+	uint64_t	first_ms;		/* when the first item was added */
+} Batch;
+
+void		batch_add(Batch *b, ItemOp op, const char *index_json, uint64_t version,
+					  bool external_gte, const char *id, size_t id_len,
+					  const char *doc, size_t doc_len, uint64_t seq);
+void		batch_add_raw(Batch *b, const char *item, size_t len, uint64_t seq);
+void		batch_clear(Batch *b);
+void		batch_free(Batch *b);
+uint32_t	bulk_lane_of(const char *id, size_t id_len, int lanes);
+bool		bulk_item_meta(const char *item, size_t len, char **id, uint64_t *version);
+
+/*---- Elasticsearch client (es_client.c) ----*/
+typedef struct Endpoint
+{
+	char	   *url;			/* base, without trailing slash */
+	char	   *username;
+	char	   *password;
+	char	   *api_key;
+	char	   *ca_file;
+	bool		verify_tls;
+} Endpoint;
+
+typedef enum ItemOutcome
+{
+	OUT_OK, OUT_STALE, OUT_RETRY, OUT_DEAD
+} ItemOutcome;
+
+typedef struct EsResponse
+{
+	long		http_status;	/* 0 when the transport failed */
+	char		curl_error[256];
+	Buf			body;
+} EsResponse;
+
+struct EsRequest;
+typedef void (*EsCallback) (struct EsRequest *req);
+
+typedef struct EsRequest
+{
+	void	   *easy;			/* CURL * */
+	void	   *headers;		/* struct curl_slist * */
+	const Endpoint *ep;
+	char	   *url;
+	const char *body;
+	size_t		body_len;
+	EsResponse	resp;
+	EsCallback	done;
+	void	   *arg;
+	uint64_t	started_ms;
+} EsRequest;
+
+void		es_global_init(void);
+int			es_request_sync(const Endpoint *ep, const char *method, const char *path,
+							const char *body, size_t len, EsResponse *resp, long timeout_ms);
+void		es_response_free(EsResponse *r);
+bool		es_submit(EsRequest *req, const Endpoint *ep, const char *method,
+					  const char *path, const char *body, size_t len);
+void		es_request_cleanup(EsRequest *req);
+void		es_cancel(EsRequest *req);
+int			es_poll(int *fds, short *events, int nfds, int timeout_ms);
+int			es_inflight(void);
+bool		es_retryable_status(long status);
+int			es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out,
+							 char **errors);
+uint64_t	backoff_ms(int attempt);
+void		es_global_cleanup(void);
+
+/*---- target and catalog (catalog.c) ----*/
+typedef struct Counters
+{
+	atomic_llong rows_backfilled;
+	atomic_llong events_applied;
+	atomic_llong stale_rejected;
+	atomic_llong retried;
+	atomic_llong dead_lettered;
+} Counters;
+
+struct Stream;
+struct Backfill;
+
+typedef struct Target
+{
+	int64_t		id;
+	int64_t		job_id;			/* newest job with this target as new_target, or 0 */
+	char		state[32];		/* catalog target state */
+	char		job_state[32];
+	char	   *index_name;
+	char	   *index_json;		/* index name as a JSON string */
+	char	   *source;			/* regclass text */
+	char	   *slot_name;
+	char	   *include_cols;	/* comma-separated or NULL */
+	char	   *exclude_cols;
+	char	   *include_arr;	/* text[] literal or NULL */
+	char	   *exclude_arr;
+	uint64_t	consistent_point;
+	uint64_t	confirmed_lsn;
+	int64_t		ready_lag_bytes;	/* job threshold */
+	int			job_workers;
+	bool		drop_index;
+	char	   *requested_settings; /* JSON of index settings to restore */
+	Endpoint	ep;
+	Counters	c;
+	long long	written[5];		/* counter values already added to the catalog */
+	pthread_mutex_t err_lock;
+	char		last_error[512];
+	bool		seen;			/* present in the last catalog read */
+	uint64_t	retry_at_ms;
+	int			attempt;
+	struct Stream *stream;
+	struct Backfill *bf;
+	uint64_t	lag_bytes;
+	double		lag_seconds;
+	uint64_t	server_wal_end;
+} Target;
+
+extern PGconn *main_cat;
+
+void		target_set_error(Target *t, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+
+PGconn	   *catalog_connect(const char *conninfo, bool replication, const char *extra_options);
+bool		catalog_exec_ok(PGconn *c, const char *sql);
+int			catalog_load_targets(PGconn *c, Target ***targets, int *ntargets);
+int			catalog_create_chunks(PGconn *c, Target *t, uint64_t cp, int pages_per_chunk);
+bool		catalog_claim_chunk(PGconn *c, Target *t, const char *who, int *chunk_no,
+								char **rel, int64_t *first_block, int64_t *end_block);
+bool		catalog_finish_chunk(PGconn *c, Target *t, int chunk_no, int64_t rows,
+								 uint64_t snapshot_lsn);
+void		catalog_abort_claim(PGconn *c);
+int			catalog_pending_chunks(PGconn *c, Target *t, int *total, int64_t *rows_done);
+int			catalog_claimable_chunks(PGconn *c, Target *t);
+bool		catalog_complete_backfill(PGconn *c, Target *t);
+void		catalog_write_status(PGconn *c, Target *t, const char *streamer_id, bool streaming);
+void		catalog_write_note(PGconn *c, Target *t);
+void		catalog_clear_error(PGconn *c, Target *t);
+void		catalog_set_target_state(PGconn *c, Target *t, const char *state);
+bool		catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *to,
+								  const char *error);
+void		catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
+								const char *op, const char *error, const char *document);
+char	   *catalog_document_by_key(PGconn *c, Target *t, const char *key, size_t key_len,
+									bool *failed);
+uint64_t	catalog_current_wal_lsn(PGconn *c);
+int			catalog_slot_exists(PGconn *c, const char *slot, uint64_t *confirmed);
+bool		catalog_drop_slot(PGconn *c, const char *slot);
+
+/*---- replication protocol (replication.c) ----*/
+bool		repl_create_slot(PGconn *repl, const char *slot, bool temporary,
+							 uint64_t *cp, char **snapshot, char **err);
+bool		repl_start(PGconn *repl, Target *t, uint64_t start, char **err);
+bool		repl_send_feedback(PGconn *repl, uint64_t write, uint64_t flush, bool reply);
+int			repl_read(PGconn *repl, char **buf);
+void		repl_finish(PGconn *repl);
+uint64_t	fe_recvint64(const char *p);
+
+/*---- streaming (stream.c) ----*/
+typedef struct Stream Stream;
+Stream	   *stream_open(Target *t, char **err);
+void		stream_close(Stream *s);
+int			stream_socket(Stream *s);
+bool		stream_work(Stream *s);
+bool		stream_idle(Stream *s);
+bool		stream_drained(Stream *s);
+void		stream_set_draining(Stream *s);
+void		stream_request_reply(Stream *s);
+uint64_t	stream_confirmed(Stream *s);
+uint64_t	stream_oldest_unacked_ms(Stream *s);
+int			stream_timeout_ms(Stream *s);
+
+/*---- backfill (backfill.c) ----*/
+typedef struct Backfill Backfill;
+Backfill   *backfill_start(Target *t);
+bool		backfill_done(Backfill *b, bool *ok, bool *completed);
+void		backfill_free(Backfill *b);
+void		backfill_progress(Backfill *b, int64_t *done_chunks, int64_t *total_chunks);
+
+/*---- status and progress (status.c) ----*/
+void		status_progress_bar(Target **targets, int n);
+void		status_summary(Target **targets, int n);
+
+#endif							/* REINDEX_STREAMER_H */
