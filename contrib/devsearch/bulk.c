@@ -736,7 +736,7 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 			out->len = out->len - oldlen + (size_t) n;
 		}
 	}
-	stats_count(srv->stats, "_bulk_items", 200, (uint64_t) c.nops);
+	stats_count(srv->stats, "bulk", 200, (uint64_t) c.nops);
 	response_json(resp, 200);
 done:
 	free(touched);

@@ -89,7 +89,8 @@ typedef struct Response
 	/* transport faults, set by the dispatcher */
 	long		delay_ms;		/* sleep before answering */
 	long		stall_ms;		/* -1 none; 0 until faults cleared; >0 max */
-	long		reset_after;	/* -1 none; else close after this many bytes */
+	long		reset_after;	/* -1 none; -2 half the body; else close after
+								 * this many bytes */
 } Response;
 
 void		response_init(Response *resp);
