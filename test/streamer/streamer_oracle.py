@@ -267,7 +267,7 @@ def reconcile(conn, es_url, index, audit_slot=None, page=1000):
             continue
         version, actual_src = got
         if actual_src != src:
-            rep.stale.append((ident, src[:120], actual_src[:120]))
+            rep.stale.append((ident, source_diff(src, actual_src)))
         if history is not None:
             allowed = expected_versions(history.get(ident), points)
             if version not in allowed:
@@ -276,6 +276,18 @@ def reconcile(conn, es_url, index, audit_slot=None, page=1000):
         if ident not in expected:
             rep.extra.append(ident)
     return rep
+
+
+def source_diff(expected, actual):
+    """The fields that differ, each as {field: [expected, actual]} (cut short)."""
+    e, a = json.loads(expected), json.loads(actual)
+    if not isinstance(e, dict) or not isinstance(a, dict):
+        return {"<document>": [expected[:80], actual[:80]]}
+    out = {}
+    for k in sorted(set(e) | set(a)):
+        if e.get(k, "<absent>") != a.get(k, "<absent>"):
+            out[k] = [json.dumps(e.get(k, "<absent>"))[:80], json.dumps(a.get(k, "<absent>"))[:80]]
+    return out
 
 
 def expected_versions(last_change, points):
