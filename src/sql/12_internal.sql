@@ -191,11 +191,13 @@ COMMENT ON FUNCTION _check_options(regclass, jsonb) IS 'internal: validate the o
 -- Bytes of WAL the target has not acknowledged yet (NULL: no slot position known).
 CREATE FUNCTION _target_lag_bytes(target_id bigint) RETURNS numeric
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT greatest(0, (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
-							 ELSE pg_current_wal_lsn() END)
-					   - coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point))
+	SELECT CASE WHEN pos IS NOT NULL
+				THEN greatest(0, (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+									   ELSE pg_current_wal_lsn() END) - pos)
+		   END
 	  FROM reindex.target t
 	  LEFT JOIN pg_replication_slots s ON s.slot_name = t.slot_name
+	 CROSS JOIN LATERAL (SELECT coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point) AS pos) p
 	 WHERE t.id = target_id
 $$;
 COMMENT ON FUNCTION _target_lag_bytes(bigint) IS 'internal: WAL bytes between the server''s position and what the target acknowledged';

@@ -60,6 +60,10 @@ BEGIN
 										   WHEN 'I' THEN 'an index'
 										   ELSE 'not a table' END);
 	END IF;
+	IF c.relnamespace = 'pg_catalog'::regnamespace THEN
+		RAISE EXCEPTION 'cannot reindex system catalog "%"', rel
+			USING ERRCODE = 'feature_not_supported';
+	END IF;
 	IF NOT reindex._caller_may_read(rel) THEN
 		RAISE EXCEPTION 'permission denied for table %', rel
 			USING ERRCODE = 'insufficient_privilege',
@@ -184,8 +188,9 @@ BEGIN
 
 	-- the catalog
 	SELECT sum(greatest(c.reltuples, 0))::bigint INTO estimate
-	  FROM pg_partition_tree(source) p JOIN pg_class c ON c.oid = p.relid
-	 WHERE p.isleaf;
+	  FROM pg_class c
+	 WHERE c.oid = source AND c.relkind = 'r' AND c.reltuples >= 0
+		OR c.oid IN (SELECT p.relid FROM pg_partition_tree(source) p WHERE p.isleaf);
 	settings := reindex._flatten_settings(coalesce(opts -> 'settings', '{}'));
 	requested := jsonb_build_object(
 		'index.refresh_interval', settings -> 'index.refresh_interval',
