@@ -1223,6 +1223,29 @@ query_needs_source(const Query *q)
 	return false;
 }
 
+static void
+paths_list(Query **l, int n, const char ***paths, int *np)
+{
+	for (int i = 0; i < n; i++)
+		query_source_paths(l[i], paths, np);
+}
+
+void
+query_source_paths(const Query *q, const char ***paths, int *n)
+{
+	if (q->field && !q->id_field)
+	{
+		*paths = realloc(*paths, sizeof(char *) * ((size_t) *n + 1));
+		if (*paths == NULL)
+			abort();
+		(*paths)[(*n)++] = q->src_path ? q->src_path : q->field;
+	}
+	paths_list(q->must, q->nmust, paths, n);
+	paths_list(q->filter, q->nfilter, paths, n);
+	paths_list(q->should, q->nshould, paths, n);
+	paths_list(q->must_not, q->nmust_not, paths, n);
+}
+
 bool
 query_is_match_all(const Query *q)
 {

@@ -90,6 +90,8 @@ void		query_bind(Query *q, const struct Index *ix);
 bool		query_needs_source(const Query *q);
 /* true if the document matches; *score receives its score */
 bool		query_match(const Query *q, const char *id, json_t *src, double *score);
+/* append the _source paths the bound tree reads (not owned: valid while q) */
+void		query_source_paths(const Query *q, const char ***paths, int *n);
 /* the query tree is match_all (possibly wrapped in a filter-less bool) */
 bool		query_is_match_all(const Query *q);
 

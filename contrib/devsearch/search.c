@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonscan.h"
 #include "query.h"
 #include "search.h"
 #include "sourcefilter.h"
@@ -1087,6 +1088,92 @@ after_key(const Hit *h, const SortVal *after)
  * Execution
  * ------------------------------------------------------------------------ */
 
+/*
+ * Parse only the top-level members of a _source that some path needs: a key
+ * k is needed when a path equals k or starts with "k.".  Skipped members are
+ * only scanned.  Falls back to a full parse when the scan fails.
+ */
+typedef struct NeedPaths
+{
+	const char **v;
+	int			n;
+	bool		all;			/* parse everything */
+} NeedPaths;
+
+static bool
+key_needed(const NeedPaths *np, const char *k, size_t klen)
+{
+	for (int i = 0; i < np->n; i++)
+	{
+		const char *p = np->v[i];
+
+		if (strncmp(p, k, klen) == 0 && (p[klen] == '\0' || p[klen] == '.'))
+			return true;
+	}
+	return false;
+}
+
+static json_t *
+load_source(const Blob *b, const NeedPaths *np, JsonBuf *key)
+{
+	const char *p = b->data,
+			   *end = b->data + b->len;
+	json_t	   *obj;
+
+	if (np->all)
+		return json_loadb(b->data, b->len, JSON_ALLOW_NUL, NULL);
+	obj = json_object();
+	p = jscan_skip_ws(p, end);
+	if (p >= end || *p != '{')
+		goto full;
+	p = jscan_skip_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return obj;
+	while (p < end)
+	{
+		const char *vstart,
+				   *vend;
+
+		jb_reset(key);
+		p = jscan_string(p, end, key);
+		if (p == NULL)
+			goto full;
+		p = jscan_skip_ws(p, end);
+		if (p >= end || *p != ':')
+			goto full;
+		vstart = jscan_skip_ws(p + 1, end);
+		vend = jscan_skip_value(vstart, end, 1000);
+		if (vend == NULL)
+			goto full;
+		if (key_needed(np, key->data ? key->data : "", key->len))
+		{
+			json_t	   *v = json_loadb(vstart, (size_t) (vend - vstart),
+									   JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+			char	   *k;
+
+			if (v == NULL)
+				goto full;
+			k = strndup(key->data ? key->data : "", key->len);
+			if (k == NULL)
+				abort();
+			json_object_set_new(obj, k, v);
+			free(k);
+		}
+		p = jscan_skip_ws(vend, end);
+		if (p < end && *p == ',')
+		{
+			p = jscan_skip_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			return obj;
+		goto full;
+	}
+full:
+	json_decref(obj);
+	return json_loadb(b->data, b->len, JSON_ALLOW_NUL, NULL);
+}
+
 typedef struct Scan
 {
 	SearchReq  *r;
@@ -1104,6 +1191,8 @@ typedef struct Scan
 	Index	   *err_ix;
 	uint64_t	limit;			/* stop after this many matches (0 none) */
 	SortVal    *after;
+	NeedPaths	need;
+	JsonBuf		key;
 } Scan;
 
 static void
@@ -1129,7 +1218,7 @@ scan_doc(void *arg, Index *ix, Doc *d)
 
 	if (s->need_src)
 	{
-		src = json_loadb(d->vis->data, d->vis->len, 0, NULL);
+		src = load_source(d->vis, &s->need, &s->key);
 		if (src == NULL)
 			return true;
 	}
@@ -1207,6 +1296,45 @@ out:
 	if (src)
 		json_decref(src);
 	return s->limit == 0 || s->total < s->limit;
+}
+
+/* bind the queries to one index and decide what of each _source to parse */
+static void
+scan_index(Scan *s, Index *ix, int ixno, bool with_sort)
+{
+	SearchReq  *r = s->r;
+
+	s->ix = ix;
+	s->ixno = ixno;
+	query_bind(r->query, ix);
+	if (r->post_filter)
+		query_bind(r->post_filter, ix);
+	s->need.n = 0;
+	s->need.all = false;
+	query_source_paths(r->query, &s->need.v, &s->need.n);
+	if (r->post_filter)
+		query_source_paths(r->post_filter, &s->need.v, &s->need.n);
+	for (int k = 0; with_sort && k < r->nsort; k++)
+		if (r->sort[k].what == SF_FIELD)
+		{
+			s->need.v = realloc(s->need.v, sizeof(char *) * ((size_t) s->need.n + 1));
+			if (s->need.v == NULL)
+				abort();
+			s->need.v[s->need.n++] = r->sort[k].field;
+		}
+	s->need_src = s->need.n > 0;
+	index_foreach_visible(ix, scan_doc, s);
+}
+
+static void
+scan_free(Scan *s)
+{
+	for (size_t i = 0; i < s->nhits; i++)
+		free_keys(s->hits[i].keys, s->r->nsort);
+	free(s->hits);
+	free(s->need.v);
+	jb_free(&s->key);
+	memset(s, 0, sizeof(*s));
 }
 
 static void
@@ -1347,6 +1475,8 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.keep = true;
+	cmp_sort = r->sort;
+	cmp_nsort = r->nsort;
 	if (r->search_after)
 	{
 		after = calloc((size_t) r->nsort, sizeof(SortVal));
@@ -1380,17 +1510,7 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	{
 		for (int i = 0; i < l->n; i++)
 		{
-			s.ix = l->v[i];
-			s.ixno = i;
-			query_bind(r->query, l->v[i]);
-			if (r->post_filter)
-				query_bind(r->post_filter, l->v[i]);
-			s.need_src = query_needs_source(r->query) ||
-				(r->post_filter && query_needs_source(r->post_filter));
-			for (int k = 0; k < r->nsort; k++)
-				if (r->sort[k].what == SF_FIELD)
-					s.need_src = true;
-			index_foreach_visible(l->v[i], scan_doc, &s);
+			scan_index(&s, l->v[i], i, true);
 			if (s.text_err)
 				break;
 		}
@@ -1417,8 +1537,6 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 			goto done;
 		}
 	}
-	cmp_sort = r->sort;
-	cmp_nsort = r->nsort;
 	if (!fast && s.nhits > 1)
 		qsort(s.hits, s.nhits, sizeof(Hit), hit_cmp);
 
@@ -1457,9 +1575,7 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	jb_cstr(jb, "]}}");
 	response_json(resp, 200);
 done:
-	for (size_t i = 0; i < s.nhits; i++)
-		free_keys(s.hits[i].keys, r->nsort);
-	free(s.hits);
+	scan_free(&s);
 	free_keys(after, r->nsort);
 }
 
@@ -1483,11 +1599,7 @@ do_count(SearchReq *r, IndexList *l, Response *resp)
 		s.limit = r->terminate_after > 0 ? (uint64_t) r->terminate_after : 0;
 		for (int i = 0; i < l->n; i++)
 		{
-			s.ix = l->v[i];
-			s.ixno = i;
-			query_bind(r->query, l->v[i]);
-			s.need_src = query_needs_source(r->query);
-			index_foreach_visible(l->v[i], scan_doc, &s);
+			scan_index(&s, l->v[i], i, false);
 			if (s.limit && s.total >= s.limit)
 				break;
 		}
@@ -1504,49 +1616,7 @@ do_count(SearchReq *r, IndexList *l, Response *resp)
 	write_shards(jb, l);
 	jb_char(jb, '}');
 	response_json(resp, 200);
-}
-
-/* collects matching docs of one index for _delete_by_query */
-typedef struct DbqScan
-{
-	SearchReq  *r;
-	bool		need_src;
-	Doc		  **docs;
-	size_t		n;
-	size_t		cap;
-	uint64_t	limit;
-} DbqScan;
-
-static bool
-dbq_doc(void *arg, Index *ix, Doc *d)
-{
-	DbqScan    *s = arg;
-	json_t	   *src = NULL;
-	double		score;
-	bool		m;
-
-	(void) ix;
-	if (s->need_src)
-	{
-		src = json_loadb(d->vis->data, d->vis->len, 0, NULL);
-		if (src == NULL)
-			return true;
-	}
-	m = query_match(s->r->query, d->id, src, &score);
-	if (src)
-		json_decref(src);
-	if (m)
-	{
-		if (s->n == s->cap)
-		{
-			s->cap = s->cap ? s->cap * 2 : 256;
-			s->docs = realloc(s->docs, s->cap * sizeof(Doc *));
-			if (s->docs == NULL)
-				abort();
-		}
-		s->docs[s->n++] = d;
-	}
-	return s->limit == 0 || s->n < s->limit;
+	scan_free(&s);
 }
 
 static void
@@ -1575,19 +1645,18 @@ do_delete_by_query(SearchReq *r, IndexList *l, const Request *req, Response *res
 	for (int i = 0; i < l->n && !aborted; i++)
 	{
 		Index	   *ix = l->v[i];
-		DbqScan		s;
+		Scan		s;
 
 		memset(&s, 0, sizeof(s));
 		s.r = r;
-		query_bind(r->query, ix);
-		s.need_src = query_needs_source(r->query);
+		s.keep = true;
 		if (r->max_docs > 0)
 			s.limit = (uint64_t) r->max_docs - total;
 		if (r->max_docs <= 0 || total < (uint64_t) r->max_docs)
-			index_foreach_visible(ix, dbq_doc, &s);
-		for (size_t k = 0; k < s.n; k++)
+			scan_index(&s, ix, i, false);
+		for (size_t k = 0; k < s.nhits; k++)
 		{
-			Doc		   *d = s.docs[k];
+			Doc		   *d = s.hits[k].d;
 
 			total++;
 			if (d->live && d->version == d->vis_version && d->seq_no == d->vis_seq_no)
@@ -1628,7 +1697,7 @@ do_delete_by_query(SearchReq *r, IndexList *l, const Request *req, Response *res
 			aborted = true;
 			break;
 		}
-		free(s.docs);
+		scan_free(&s);
 		if (do_refresh)
 			index_refresh(ix);
 	}
