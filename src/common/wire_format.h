@@ -26,6 +26,7 @@
 #define REINDEX_OP_DELETE		"delete"
 #define REINDEX_OP_REFETCH		"refetch"
 #define REINDEX_OP_TRUNCATE		"truncate"
+#define REINDEX_OP_TRUNCATE_PARTITION	"truncate_partition"
 
 /* separator of the parts of a composite document id, and its escape */
 #define REINDEX_ID_SEPARATOR	'|'

@@ -32,9 +32,11 @@
 #include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
@@ -408,9 +410,33 @@ done:
 	MemoryContextReset(state->change_cxt);
 }
 
+/* are all leaf partitions of root in relids[0..n)? */
+static bool
+covers_all_leaves(Oid root, const Oid *relids, int n)
+{
+	List	   *all = find_all_inheritors(root, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, all)
+	{
+		Oid			relid = lfirst_oid(lc);
+		bool		found = false;
+
+		if (get_rel_relkind(relid) != RELKIND_RELATION)
+			continue;
+		for (int i = 0; i < n && !found; i++)
+			found = relids[i] == relid;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
 /*
- * One truncate event per affected table: partitions map to their root,
- * each root once.
+ * One truncate event per affected table: partitions map to their root, each
+ * root once.  Truncating only some partitions of a table cannot be expressed
+ * as a truncate of the table: it becomes one truncate_partition event per
+ * truncated partition.
  */
 static void
 reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
@@ -419,8 +445,12 @@ reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 {
 	PluginState *state = ctx->output_plugin_private;
 	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
+	Oid		   *relids = palloc(sizeof(Oid) * Max(nrelations, 1));
 	Oid		   *done = palloc(sizeof(Oid) * Max(nrelations, 1));
 	int			ndone = 0;
+
+	for (int i = 0; i < nrelations; i++)
+		relids[i] = RelationGetRelid(relations[i]);
 
 	for (int i = 0; i < nrelations; i++)
 	{
@@ -430,6 +460,21 @@ reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		if (!plugin_wants(state, ri))
 		{
 			note_skipped(ctx, state);
+			continue;
+		}
+		if (ri->rootid != ri->relid &&
+			!covers_all_leaves(ri->rootid, relids, nrelations))
+		{
+			char	   *leaf;
+
+			if (relations[i]->rd_rel->relkind != RELKIND_RELATION)
+				continue;		/* its leaves are in the list */
+			leaf = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(relations[i])),
+											  RelationGetRelationName(relations[i]));
+			start_event(ctx, state, txn, REINDEX_OP_TRUNCATE_PARTITION, ri);
+			appendStringInfoChar(ctx->out, ' ');
+			encoder_append_json_string(ctx->out, leaf, strlen(leaf));
+			OutputPluginWrite(ctx, true);
 			continue;
 		}
 		for (int j = 0; j < ndone; j++)
