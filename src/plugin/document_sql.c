@@ -252,6 +252,18 @@ reindex_document_by_key(PG_FUNCTION_ARGS)
 
 	ri = relinfo_get_by_oid(relid);
 	relinfo_require_key(ri);
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		ColEnc	   *col = &ri->cols[ri->keycols[k]];
+
+		if (!DatumGetBool(DirectFunctionCall2(jsonb_exists, args[0],
+											  CStringGetTextDatum(col->name))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key has no member \"%s\" for table \"%s.%s\"",
+							col->name, ri->nspname, ri->relname),
+					 errdetail("A key object holds every key column, as in the key of a refetch event.")));
+	}
 	query = key_query_of(ri);
 	initStringInfo(&out);
 
