@@ -344,6 +344,10 @@ def build_request(specs, api_name, args, stash, body_ctx):
     all_parts = set()
     for p in spec["url"]["paths"]:
         all_parts.update((p.get("parts") or {}).keys())
+    # an empty part (`index: []`, `index: ''`) is no part at all: the client
+    # picks a path without it (e.g. POST /_refresh)
+    params = {k: v for k, v in params.items()
+              if not (k in all_parts and v in ("", []))}
     known = set(spec.get("params", {}).keys()) | set(specs.common.keys())
     for k in params:
         if k not in all_parts and k not in known:
