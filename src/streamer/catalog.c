@@ -260,10 +260,12 @@ catalog_create_chunks(PGconn *c, Target *t, uint64_t cp, int pages_per_chunk)
 	v[1] = ppc;
 	r = exec_params(c,
 					"WITH leaves AS ("
-					"  SELECT p.relid AS rel FROM reindex.target t,"
-					"         pg_partition_tree(t.source) p"
-					"   WHERE t.id = $1 AND p.isleaf"
-					"     AND (SELECT relkind FROM pg_class WHERE oid = p.relid) IN ('r', 'm')"
+					"  SELECT r.rel FROM reindex.target t,"
+					"         LATERAL (SELECT p.relid AS rel FROM pg_partition_tree(t.source) p"
+					"                   WHERE p.isleaf"
+					"                  UNION SELECT t.source::oid::regclass) r"
+					"   WHERE t.id = $1"
+					"     AND (SELECT relkind FROM pg_class WHERE oid = r.rel) IN ('r', 'm')"
 					"), sized AS ("
 					"  SELECT rel, greatest(1, ceil(pg_relation_size(rel)::numeric"
 					"         / current_setting('block_size')::int))::bigint AS nblocks FROM leaves"
@@ -566,18 +568,61 @@ catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 }
 
 /*
- * Read the current document of the row with this key (a JSON object).
+ * Wait until transaction xid (32 bits, from the stream) is visible to new
+ * snapshots.  Logical decoding can emit a commit before the committing
+ * backend has left the proc array, so a read right away could still see the
+ * row as it was before (and index old content under the new version).
+ */
+static bool
+wait_xid_visible(PGconn *c, uint64_t xid)
+{
+	char		x[24];
+	const char *v[1];
+	int			i;
+
+	snprintf(x, sizeof(x), "%" PRIu64, xid & 0xFFFFFFFFu);
+	v[0] = x;
+	for (i = 0; i < 10000; i++)
+	{
+		PGresult   *r = exec_params(c,
+									"SELECT ((($1::bigint - (pg_snapshot_xmax(s)::text::bigint % 4294967296))"
+									"         + 4294967296) % 4294967296) >= 2147483648"
+									"   AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(s) x"
+									"                    WHERE x::text::bigint % 4294967296 = $1::bigint)"
+									"  FROM pg_current_snapshot() s", 1, v);
+		bool		visible;
+
+		if (!r)
+			return false;
+		visible = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		PQclear(r);
+		if (visible)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Read the current document of the row with this key (a JSON object), once
+ * the event's transaction xid is visible.
  * Returns "<id> <document>" (malloc'd) or NULL when the row is gone;
  * *failed is set on a query error.
  */
 char *
-catalog_document_by_key(PGconn *c, Target *t, const char *key, size_t key_len, bool *failed)
+catalog_document_by_key(PGconn *c, Target *t, uint64_t xid, const char *key, size_t key_len,
+						bool *failed)
 {
 	const char *v[4];
-	char	   *k = strndup(key, key_len);
+	char	   *k;
 	PGresult   *r;
 	char	   *out = NULL;
 
+	if (!wait_xid_visible(c, xid))
+	{
+		*failed = true;
+		return NULL;
+	}
+	k = strndup(key, key_len);
 	v[0] = t->source;
 	v[1] = k;
 	v[2] = t->include_arr;

@@ -341,6 +341,19 @@ drive_target(Target *t)
 			retire_target(t);
 		return;
 	}
+	if (t->bf && strcmp(t->state, "backfilling") != 0)
+	{
+		bool		ok,
+					completed;
+
+		if (backfill_done(t->bf, &ok, &completed))
+		{
+			log_info(t->index_name, "backfill complete (%lld rows by this streamer)",
+					 (long long) atomic_load(&t->c.rows_backfilled));
+			backfill_free(t->bf);
+			t->bf = NULL;
+		}
+	}
 	if (strcmp(t->state, "backfilling") == 0)
 	{
 		bool		ok,

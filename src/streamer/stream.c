@@ -63,6 +63,7 @@ struct Stream
 	uint64_t	qbase;			/* seq of q[qhead] */
 	bool		in_txn;
 	uint64_t	cur_seq;
+	uint64_t	cur_xid;		/* xid of the transaction being received */
 	uint64_t	confirmed;
 	uint64_t	written;
 	uint64_t	keepalive_end;
@@ -362,7 +363,7 @@ static bool
 refetch(Stream *s, const WireMsg *m)
 {
 	bool		failed;
-	char	   *row = catalog_document_by_key(main_cat, s->t, m->body, m->body_len, &failed);
+	char	   *row = catalog_document_by_key(main_cat, s->t, s->cur_xid, m->body, m->body_len, &failed);
 	size_t		e;
 
 	if (failed)
@@ -394,6 +395,7 @@ handle_payload(Stream *s, const char *p, size_t n)
 	switch (m.type)
 	{
 		case WIRE_BEGIN:
+			s->cur_xid = m.xid;
 			s->cur_seq = txn_push(s);
 			s->in_txn = true;
 			break;

@@ -264,8 +264,8 @@ bool		catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *
 								  const char *error);
 void		catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 								const char *op, const char *error, const char *document);
-char	   *catalog_document_by_key(PGconn *c, Target *t, const char *key, size_t key_len,
-									bool *failed);
+char	   *catalog_document_by_key(PGconn *c, Target *t, uint64_t xid, const char *key,
+									size_t key_len, bool *failed);
 uint64_t	catalog_current_wal_lsn(PGconn *c);
 int			catalog_slot_exists(PGconn *c, const char *slot, uint64_t *confirmed);
 bool		catalog_drop_slot(PGconn *c, const char *slot);
