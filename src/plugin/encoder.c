@@ -133,14 +133,35 @@ append_json_compact(StringInfo out, const char *s, int len)
 
 /*---- dates and times ----*/
 
+/* n >= 0 as exactly width digits (more if needed) */
+static inline void
+append_digits(StringInfo out, int n, int width)
+{
+	char		buf[16];
+	int			len = 0;
+
+	do
+	{
+		buf[len++] = '0' + n % 10;
+		n /= 10;
+	} while (n > 0 || len < width);
+	enlargeStringInfo(out, len);
+	while (len > 0)
+		out->data[out->len++] = buf[--len];
+	out->data[out->len] = '\0';
+}
+
 static void
 append_date_part(StringInfo out, int year, int mon, int mday)
 {
 	/* ISO 8601 astronomical years: 0000 is 1 BC, -0001 is 2 BC */
-	if (year >= 0)
-		appendStringInfo(out, "%04d-%02d-%02d", year, mon, mday);
-	else
-		appendStringInfo(out, "-%04d-%02d-%02d", -year, mon, mday);
+	if (year < 0)
+		appendStringInfoChar(out, '-');
+	append_digits(out, Abs(year), 4);
+	appendStringInfoChar(out, '-');
+	append_digits(out, mon, 2);
+	appendStringInfoChar(out, '-');
+	append_digits(out, mday, 2);
 }
 
 /* hh:mm:ss, then the fraction: always 6 digits, or trimmed and only if any */
@@ -148,19 +169,23 @@ static void
 append_time_part(StringInfo out, int hour, int min, int sec, int usec,
 				 bool full_fraction)
 {
-	appendStringInfo(out, "%02d:%02d:%02d", hour, min, sec);
-	if (full_fraction)
-		appendStringInfo(out, ".%06d", usec);
-	else if (usec != 0)
+	append_digits(out, hour, 2);
+	appendStringInfoChar(out, ':');
+	append_digits(out, min, 2);
+	appendStringInfoChar(out, ':');
+	append_digits(out, sec, 2);
+	if (full_fraction || usec != 0)
 	{
-		char		frac[8];
-		int			n = 6;
+		int			width = 6;
 
-		snprintf(frac, sizeof(frac), "%06d", usec);
-		while (frac[n - 1] == '0')
-			n--;
-		frac[n] = '\0';
-		appendStringInfo(out, ".%s", frac);
+		if (!full_fraction)
+			while (usec % 10 == 0)
+			{
+				usec /= 10;
+				width--;
+			}
+		appendStringInfoChar(out, '.');
+		append_digits(out, usec, width);
 	}
 }
 

@@ -112,11 +112,7 @@ append_begin_or_commit(LogicalDecodingContext *ctx, PluginState *state,
 	appendStringInfoChar(out, ' ');
 	appendBinaryStringInfo(out, state->version, state->version_len);
 	appendStringInfo(out, " %u", txn->xid);
-	if (state->opts.include_commit_time)
-	{
-		appendStringInfoChar(out, ' ');
-		encoder_append_iso_timestamp(out, txn->xact_time.commit_time, true);
-	}
+	appendStringInfoString(out, state->commit_time);
 }
 
 /* start an event message: "<op> <version> <relation>" (begin first if due) */
@@ -150,6 +146,17 @@ reindex_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 	state->begin_sent = false;
 	state->version_len = pg_ulltoa_n((uint64) txn->end_lsn, state->version);
 	state->version[state->version_len] = '\0';
+	state->commit_time[0] = '\0';
+	if (state->opts.include_commit_time)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoChar(&buf, ' ');
+		encoder_append_iso_timestamp(&buf, txn->xact_time.commit_time, true);
+		strlcpy(state->commit_time, buf.data, sizeof(state->commit_time));
+		pfree(buf.data);
+	}
 }
 
 static void

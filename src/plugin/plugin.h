@@ -41,6 +41,7 @@ typedef struct PluginState
 	bool		begin_sent;
 	char		version[24];	/* txn->end_lsn in decimal */
 	int			version_len;
+	char		commit_time[40];	/* " <ISO 8601 commit time>" or "" */
 	int			skipped;		/* changes filtered since the last progress update */
 } PluginState;
 
