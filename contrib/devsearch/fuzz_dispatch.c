@@ -11,8 +11,8 @@
  * are fuzzed too.
  *
  * Invariants checked (abort() = a finding): the dispatcher returns; the
- * status is a valid HTTP status; a non-HEAD answer with a body is valid
- * JSON (or NDJSON-free JSON: one value).
+ * status is a valid HTTP status; a non-HEAD answer with a JSON content type
+ * is one valid JSON value.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -57,7 +57,7 @@ check_response(const Response *resp)
 		fprintf(stderr, "bad HTTP status %d\n", resp->status);
 		abort();
 	}
-	if (!resp->head && resp->body.len > 0)
+	if (!resp->head && resp->body.len > 0 && strstr(resp->content_type, "json"))
 	{
 		json_error_t err;
 		json_t	   *j = json_loadb(resp->body.data, resp->body.len,
