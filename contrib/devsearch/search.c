@@ -1272,15 +1272,16 @@ scan_doc(void *arg, Index *ix, Doc *d)
 					break;
 			}
 		}
-		if (s->after && !after_key(&h, s->after))
-		{
-			free_keys(h.keys, r->nsort);
-			goto out;
-		}
 	}
+	/* search_after narrows the hits, never the total */
 	s->total++;
 	if (score > s->max_score)
 		s->max_score = score;
+	if (s->keep && s->after && !after_key(&h, s->after))
+	{
+		free_keys(h.keys, r->nsort);
+		goto out;
+	}
 	if (s->keep)
 	{
 		if (s->nhits == s->cap)
