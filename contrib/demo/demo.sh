@@ -43,7 +43,7 @@ declare -A timing
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 info() { printf '   %s\n' "$*"; }
 skip() { skipped+=("$1"); printf '   SKIPPED: %s\n' "$1"; }
-fail() { printf '   FAILED: %s\n' "$*" >&2; failed=1; }
+fail() { printf '   FAILED: %s\n' "$*"; failed=1; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 psqlc() { "$PGBINDIR/psql" -X -v ON_ERROR_STOP=1 -q -d demo "$@"; }
@@ -79,7 +79,7 @@ wait_until() {	# wait_until WHAT SQL [STATUS_SQL]
 		fi
 		if [ -n "$streamer_pid" ] && ! kill -0 "$streamer_pid" 2>/dev/null; then
 			fail "the streamer exited while waiting for $what; its log:"
-			tail -n 30 "$work/streamer.log" >&2
+			tail -n 30 "$work/streamer.log"
 			return 1
 		fi
 		if [ "$(date +%s)" -gt "$deadline" ]; then
@@ -94,7 +94,7 @@ wait_until() {	# wait_until WHAT SQL [STATUS_SQL]
 say "Checking the pieces"
 DEVSEARCH=$top/contrib/devsearch/devsearch
 STREAMER=""
-for c in "$PGBINDIR/reindex_streamer" "$top/src/streamer/reindex_streamer"; do
+for c in ${REINDEX_STREAMER:-} "$PGBINDIR/reindex_streamer" "$top/src/streamer/reindex_streamer"; do
 	[ -x "$c" ] && { STREAMER=$c; break; }
 done
 have_ext=0
@@ -110,6 +110,7 @@ if ! eval "$(test/pgcluster.sh start "$work/pg")"; then
 	exit 1
 fi
 "$PGBINDIR/createdb" demo || { fail "createdb"; exit 1; }
+export PGDATABASE=demo
 info "PostgreSQL $("$PGBINDIR/postgres" --version | awk '{print $3}') on port $PGPORT (socket $PGHOST)"
 ES_URL=""
 if [ -x "$DEVSEARCH" ]; then
@@ -221,7 +222,7 @@ say "Starting reindex_streamer"
 	>"$work/streamer.log" 2>&1 &
 streamer_pid=$!
 info "pid $streamer_pid, log $work/streamer.log"
-STATUS_SQL="SELECT format('job %s: %s, %s/%s rows, lag %s bytes', job_id, state, rows_backfilled, rows_estimated, lag_bytes) FROM reindex.reindex_status('packages') LIMIT 1"
+STATUS_SQL="SELECT format('job %s: %s, %s/%s rows, lag %s bytes', job_id, state, rows_backfilled, rows_estimated, lag_bytes) FROM reindex.reindex_status('packages') ORDER BY job_id DESC LIMIT 1"
 wait_until "job $JOB1 to be ready" "SELECT state = 'ready' FROM reindex.job WHERE id = $JOB1" "$STATUS_SQL" || exit 1
 timing[build_v1]=$(elapsed "$t0" "$(now)")
 info "packages_v1 ready in ${timing[build_v1]} s"
@@ -261,10 +262,10 @@ JOB2=$(psqlv "SELECT reindex.reindex_begin('packages', 'packages', 'packages_v2'
 	                                 \"maintainer\": {\"type\": \"keyword\"}, \"installed_size_kb\": {\"type\": \"long\"},
 	                                 \"summary\": {\"type\": \"text\"}, \"description\": {\"type\": \"text\"}}}}')")
 [ -n "$JOB2" ] || { fail "reindex_begin v2: $(tail -n 3 "$work/psql.err")"; exit 1; }
-$PY contrib/demo/write_load.py --max-ops "${DEMO_WRITES:-3000}" --max-seconds 120 --stop-file "$work/stop-load" \
+$PY contrib/demo/write_load.py --max-ops "${DEMO_WRITES:-6000}" --max-seconds 60 --rate 200 --stop-file "$work/stop-load" \
 	>"$work/load.out" 2>&1 &
 load_pid=$!
-info "job $JOB2; write load running (pid $load_pid; at most ${DEMO_WRITES:-3000} transactions or 120 s)"
+info "job $JOB2; write load running (pid $load_pid; 200 transactions/s, at most ${DEMO_WRITES:-6000} or 60 s, until the swap)"
 wait_until "job $JOB2 to be ready" "SELECT state = 'ready' FROM reindex.job WHERE id = $JOB2" "$STATUS_SQL" || exit 1
 timing[build_v2]=$(elapsed "$t0" "$(now)")
 t1=$(now)
@@ -281,6 +282,7 @@ search "compression library" || fail "search through the alias found nothing"
 # ------------------------------------------------------------- verify
 say "Verifying every row against its document in both indexes"
 t0=$(now)
+set -o pipefail
 if $PY test/streamer/streamer_oracle.py --es-url "$ES_URL" --index packages_v1 --index packages_v2 \
 	--dsn "host=$PGHOST port=$PGPORT user=$PGUSER dbname=demo" ${AUDIT:+--audit-slot "$AUDIT"} --timeout "$TIMEOUT" \
 	2>&1 | sed 's/^/   /'; then
@@ -288,6 +290,7 @@ if $PY test/streamer/streamer_oracle.py --es-url "$ES_URL" --index packages_v1 -
 else
 	fail "verification found differences"
 fi
+set +o pipefail
 timing[verify]=$(elapsed "$t0" "$(now)")
 [ -n "${AUDIT:-}" ] && psqlc -c "SELECT pg_drop_replication_slot('demo_audit')" >/dev/null
 

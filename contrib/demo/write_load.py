@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """write_load.py: a bounded write load on the demo's packages table.
 
-Owns: one loop of single-row transactions (3 updates for every delete, with
-a few inserts of new package names) that stops after --max-ops operations,
+Owns: one loop of single-row transactions paced at --rate per second (70%
+updates, 25% deletes, 5% inserts of new package names) that stops after --max-ops operations,
 --max-seconds seconds, or when --stop-file exists, whichever comes first.
 Prints what it did as one line: "write load: N updates, N deletes, N inserts
 in S s".  Connection from the PG* environment.
@@ -22,6 +22,7 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=120)
     ap.add_argument("--stop-file")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--rate", type=float, default=300, help="transactions per second (pacing)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     conn = psycopg2.connect("")
@@ -32,6 +33,9 @@ def main():
     counts = {"updates": 0, "deletes": 0, "inserts": 0}
     t0 = time.monotonic()
     for i in range(args.max_ops):
+        pause = t0 + i / args.rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)               # pacing: the load runs at --rate
         if time.monotonic() - t0 > args.max_seconds:
             break
         if args.stop_file and i % 10 == 0 and os.path.exists(args.stop_file):

@@ -35,7 +35,7 @@ bench_setup() {
 	local name=$1
 	shift
 	STREAMER=""
-	for c in "$PGBINDIR/reindex_streamer" "$top/src/streamer/reindex_streamer"; do
+	for c in ${REINDEX_STREAMER:-} "$PGBINDIR/reindex_streamer" "$top/src/streamer/reindex_streamer"; do
 		[ -x "$c" ] && { STREAMER=$c; break; }
 	done
 	DEVSEARCH=$top/contrib/devsearch/devsearch
