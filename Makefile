@@ -43,7 +43,7 @@ include $(PGXS)
 
 $(DATA_built): $(SQL_PARTS) reindex.control
 	{ echo "-- reindex $(EXTVERSION): generated from src/sql/[0-9][0-9]_*.sql; edit those"; \
-	  echo "\\echo Use \"CREATE EXTENSION reindex\" to load this file. \\quit"; \
+	  printf '%s\n' '\echo Use "CREATE EXTENSION reindex" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do echo; echo "-- $$f"; cat $$f; done; } > $@
 
 all: all-subdirs
