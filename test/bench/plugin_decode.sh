@@ -55,14 +55,17 @@ decode_all() {	# W ENDPOS
 				wpid=$(psql -qXAt -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot' AND active_pid IS NOT NULL")
 			done
 			hwm=0
+			anon=0
 			while kill -0 $rpid 2>/dev/null; do
 				[ -z "$wpid" ] || h=$(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' /proc/$wpid/status 2>/dev/null || true)
 				[ -z "${h:-}" ] || hwm=$h
+				a=$(sed -n 's/^RssAnon:\s*\([0-9]*\) kB/\1/p' /proc/$wpid/status 2>/dev/null || true)
+				[ -z "${a:-}" ] || [ "$a" -le "$anon" ] || anon=$a
 				sleep 0.2	# sampling interval of a measurement, not synchronisation
 			done
 			wait $rpid
 			spill=$(psql -qXAt -c "SELECT spill_bytes FROM pg_stat_replication_slots WHERE slot_name = '$slot'")
-			echo "walsender VmHWM while reindex decoded A: ${hwm} kB (reorder buffer spilled ${spill} bytes; logical_decoding_work_mem 64MB)"
+			echo "walsender while reindex decoded A: VmHWM ${hwm} kB (includes shared buffers it touched), peak sampled RssAnon ${anon} kB (private memory: reorder buffer + plugin) (reorder buffer spilled ${spill} bytes; logical_decoding_work_mem 64MB)"
 		else
 			"$PGBIN/pg_recvlogical" -d bench -S "$slot" --start --endpos "$2" --no-loop -f /dev/null $(opts_of "$p")
 		fi
