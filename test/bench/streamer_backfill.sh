@@ -33,21 +33,21 @@ for workers in default 1; do
 	rates=()
 	for i in $(seq 1 "$RUNS"); do
 		n=$((n + 1))
-		job=$(q "SELECT reindex.reindex_begin('b', 'b$n', 'b$n')")
+		job=$(q "SELECT reindex.reindex_begin('b', 'b$n', 'b${n}_v1')")
 		args=(--once)
 		[ "$workers" = default ] || args+=("--backfill-workers=$workers")
 		run_streamer "$bench_work/run.json" "${args[@]}" ||
 			{ echo "streamer failed: $(tail -n 20 "$bench_work/streamer.log")"; exit 1; }
 		s=$(jfield "$bench_work/run.json" elapsed_s)
 		rss+=("$(jfield "$bench_work/run.json" maxrss_kb)")
-		got=$(q "SELECT rows_backfilled FROM reindex.target WHERE index_name = 'b$n'")
-		[ "$got" = "$ROWS" ] || { echo "backfill of b$n wrote $got rows, expected $ROWS"; exit 1; }
+		got=$(q "SELECT rows_backfilled FROM reindex.target WHERE index_name = 'b${n}_v1'")
+		[ "$got" = "$ROWS" ] || { echo "backfill of b${n}_v1 wrote $got rows, expected $ROWS"; exit 1; }
 		rates+=("$($PY -c "print(round($ROWS / $s))")")
 		echo "  streamer (workers: $workers) run $i: ${s}s"
 		# free the server's memory and the slot for the next run
 		q "SELECT reindex.reindex_cancel($job)" >/dev/null 2>&1
-		q "SELECT pg_drop_replication_slot(slot_name) FROM reindex.target t JOIN pg_replication_slots s USING (slot_name) WHERE t.index_name = 'b$n' AND NOT s.active" >/dev/null 2>&1
-		curl -s -XDELETE "$ES_URL/b$n" >/dev/null
+		q "SELECT pg_drop_replication_slot(slot_name) FROM reindex.target t JOIN pg_replication_slots s USING (slot_name) WHERE t.index_name = 'b${n}_v1' AND NOT s.active" >/dev/null 2>&1
+		curl -s -XDELETE "$ES_URL/b${n}_v1" >/dev/null
 	done
 	s=$(median "${rates[@]}")
 	echo "backfill $ROWS rows (workers: $workers): streamer $s rows/s vs COPY to_jsonb $b rows/s; ratio $(ratio "$s" "$b") (target >= 0.7)"

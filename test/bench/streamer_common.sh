@@ -71,7 +71,7 @@ bench_setup() {
 
 q() { "$PGBINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
 
-median() { $PY -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print("%.3f" % statistics.median(v))' "$@"; }
+median() { $PY -c 'import statistics,sys; m=statistics.median(float(x) for x in sys.argv[1:]); print(int(m) if m == int(m) else round(m, 3))' "$@"; }
 ratio() { $PY -c 'import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print("%.2f" % (a/b if b else 0))' "$1" "$2"; }
 jfield() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 

@@ -36,8 +36,17 @@ one_run() {	# one_run LABEL ROWS WORKLOAD_FUNCTION
 	t1=$(date +%s.%N)
 	base_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 	q "SELECT pg_drop_replication_slot('w2j')" >/dev/null
+	local applied_before
+	applied_before=$(q "SELECT events_applied FROM reindex.target WHERE index_name = 's_v1'")
 	run_streamer "$bench_work/run.json" --until-lsn="$lsn" ||
 		{ echo "streamer failed: $(tail -n 20 "$bench_work/streamer.log")"; exit 1; }
+	# a figure counts only if the work was done: every row is in the index
+	curl -s -XPOST "$ES_URL/s_v1/_refresh" >/dev/null
+	local want have
+	want=$(q "SELECT count(*) FROM s")
+	have=$(curl -s "$ES_URL/s_v1/_count" | $PY -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+	[ "$have" = "$want" ] || { echo "index s_v1 has $have documents, the table $want rows: not a valid run"; exit 1; }
+	echo "    (index checked: $have documents; events applied +$(( $(q "SELECT events_applied FROM reindex.target WHERE index_name = 's_v1'") - applied_before )))"
 	str_s=$(jfield "$bench_work/run.json" elapsed_s)
 	rss+=("$(jfield "$bench_work/run.json" maxrss_kb)")
 	base_rate=$($PY -c "print(round($rows / $base_s))")
@@ -50,7 +59,7 @@ one_run() {	# one_run LABEL ROWS WORKLOAD_FUNCTION
 w1() { q "INSERT INTO s SELECT g, md5(g::text), 1 FROM generate_series(1000000 * $1 + 100001, 1000000 * $1 + 100000 + $W1_ROWS) g" >/dev/null; }
 w2() {
 	printf '\\set id random(1, 100000)\nUPDATE s SET n = n + 1 WHERE id = :id;\n' >"$bench_work/update.sql"
-	"$PGBINDIR/pgbench" -n -q -c 2 -j 2 -t $((W2_TXNS / 2)) -f "$bench_work/update.sql" bench >"$bench_work/pgbench.out" 2>&1 ||
+	"$PGBINDIR/pgbench" -n -c 2 -j 2 -t $((W2_TXNS / 2)) -f "$bench_work/update.sql" bench >"$bench_work/pgbench.out" 2>&1 ||
 		{ cat "$bench_work/pgbench.out"; exit 1; }
 }
 
