@@ -58,6 +58,7 @@ start)
 			echo "max_replication_slots = 32"
 			echo "max_wal_senders = 32"
 			echo "max_connections = 100"
+			echo "max_prepared_transactions = 10"
 			echo "fsync = off"
 			echo "synchronous_commit = on"
 			echo "full_page_writes = off"
