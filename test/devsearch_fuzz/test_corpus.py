@@ -18,6 +18,7 @@ import glob
 import http.client
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -324,3 +325,43 @@ def test_still_alive_and_consistent(server):
     assert json.loads(data)["count"] == 3
     status, _, data = server.request("GET", "/fz/_doc/1")
     assert status == 200 and json.loads(data)["_source"]["n"] == 1
+
+
+def _sanitized_harness():
+    """Build contrib/devsearch/fuzz-build/fuzz_dispatch (ASan+UBSan) once."""
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed; the sanitizer replay needs it")
+    subprocess.run(["make", "-s", "-C", DEVSEARCH_DIR, "-f", "fuzz.mk"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return os.path.join(DEVSEARCH_DIR, "fuzz-build", "fuzz_dispatch")
+
+
+SANITIZER_ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+                     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+
+
+def _run_harness(harness, files):
+    r = subprocess.run([harness, "-runs=0"] + files, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, env=SANITIZER_ENV, timeout=300)
+    out = r.stdout.decode("utf-8", "replace")
+    finding = [line for line in out.splitlines()
+               if "runtime error" in line or "ERROR:" in line or "bad HTTP status" in line
+               or "not JSON" in line or " in " in line and "/contrib/devsearch/" in line]
+    return r.returncode, "\n".join(finding[:25])
+
+
+def test_corpus_under_sanitizers():
+    """Every corpus input through server_dispatch with ASan and UBSan."""
+    harness = _sanitized_harness()
+    files = sorted(f for f in glob.glob(os.path.join(CORPUS, "*")) if os.path.isfile(f))
+    code, finding = _run_harness(harness, files)
+    assert code == 0, "sanitizer finding in the corpus replay:\n" + finding
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(CORPUS, "crashes", "*"))),
+                         ids=os.path.basename)
+def test_crash_input_fixed(path):
+    """Inputs that once crashed the harness must no longer do so."""
+    harness = _sanitized_harness()
+    code, finding = _run_harness(harness, [path])
+    assert code == 0, "%s still fails:\n%s" % (os.path.basename(path), finding)
