@@ -1455,12 +1455,24 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	bool		show_score = sorted_by_score_only(r) || r->track_scores;
 	bool		fast = query_is_match_all(r->query) && !r->post_filter &&
 		!r->has_min_score && (r->nsort == 0 || (r->nsort == 1 && r->sort[0].what == SF_DOC &&
-												!r->sort[0].desc)) && !r->search_after;
+												!r->sort[0].desc)) && !r->search_after &&
+		r->terminate_after <= 0;
 	uint64_t	want = (uint64_t) (r->from + r->size);
 	int64_t		window = max_result_window(l);
 	SortVal    *after = NULL;
 
-	(void) srv;
+	for (int k = 0; k < r->nsort && l->n > 0; k++)
+	{
+		/* Elasticsearch 8 disables field data on _id by default */
+		if (r->sort[k].what == SF_ID && srv->cfg.flavor == FLAVOR_ELASTICSEARCH)
+		{
+			respond_phase_error(resp, 400, "illegal_argument_exception",
+								"Fielddata access on the _id field is disallowed, you can "
+								"re-enable it by updating the dynamic cluster setting: "
+								"indices.id_field_data.enabled", l->v[0]);
+			return;
+		}
+	}
 	if (l->n > 0 && r->from + r->size > window)
 	{
 		char		reason[512];
@@ -1509,10 +1521,11 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	}
 	else
 	{
+		s.limit = r->terminate_after > 0 ? (uint64_t) r->terminate_after : 0;
 		for (int i = 0; i < l->n; i++)
 		{
 			scan_index(&s, l->v[i], i, true);
-			if (s.text_err)
+			if (s.text_err || (s.limit && s.total >= s.limit))
 				break;
 		}
 	}
@@ -1545,6 +1558,9 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	jb_cstr(jb, "{\"took\":");
 	jb_i64(jb, now_mono_ms() - t0);
 	jb_cstr(jb, ",\"timed_out\":false,");
+	if (r->terminate_after > 0)
+		jb_cstr(jb, s.total >= (uint64_t) r->terminate_after ?
+				"\"terminated_early\":true," : "\"terminated_early\":false,");
 	write_shards(jb, l);
 	jb_cstr(jb, ",\"hits\":{");
 	if (r->total_as_int)
