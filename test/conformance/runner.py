@@ -252,6 +252,7 @@ class Client:
         self.port = u.port or 80
         self.timeout = timeout
         self.conn = None
+        self.conn_error = False
 
     def close(self):
         if self.conn is not None:
@@ -280,6 +281,7 @@ class Client:
                 # retry once on a fresh connection
                 if reused and attempt == 0:
                     continue
+                self.conn_error = True
                 raise TestFailure("%s %s: connection error: %r" % (method, path, e))
             except socket.timeout:
                 self.close()
@@ -287,6 +289,7 @@ class Client:
                                   % (method, path, self.timeout))
             except OSError as e:
                 self.close()
+                self.conn_error = True
                 raise TestFailure("%s %s: %r" % (method, path, e))
         raise AssertionError("unreachable")
 
@@ -835,8 +838,18 @@ class Server:
         return self.proc is None or self.proc.poll() is None
 
     def restart_if_dead(self):
-        """Return a description when the server had died (and restart it)."""
-        if self.proc is None or self.proc.poll() is None:
+        """Return a description when the server had died (and restart it).
+        After a connection error, wait (bounded) for the process to exit so a
+        crash is attributed to the test that caused it."""
+        if self.proc is None:
+            return None
+        if self.client.conn_error:
+            self.client.conn_error = False
+            try:
+                self.proc.wait(2.0)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:
             return None
         code = self.proc.returncode
         self.client.close()
