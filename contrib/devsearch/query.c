@@ -877,6 +877,13 @@ parse_range(json_t *body, EsError *err)
 	{
 		json_t	   *sv = json_is_null(v) ? NULL : v;
 
+		if (json_is_string(sv) && strncmp(json_string_value(sv), "now", 3) == 0)
+		{
+			es_error_illegal_argument(err,
+									  "date math [%s] is not supported by the development search server",
+									  json_string_value(sv));
+			goto fail;
+		}
 		if (sv && !is_scalar(sv) && strcmp(k, "boost") != 0)
 		{
 			es_error_set(err, 400, "parsing_exception",
@@ -1126,6 +1133,26 @@ parse_node(json_t *q, EsError *err, int depth)
 		return parse_bool(body, err, depth);
 	if (strcmp(name, "constant_score") == 0)
 		return parse_constant_score(body, err, depth);
+	{
+		static const char *const known[] = {
+			"match_phrase", "match_phrase_prefix", "match_bool_prefix", "multi_match",
+			"query_string", "simple_query_string", "wildcard", "regexp", "fuzzy",
+			"nested", "has_child", "has_parent", "function_score", "script_score",
+			"dis_max", "boosting", "geo_distance", "geo_bounding_box", "geo_shape",
+			"more_like_this", "script", "intervals", "span_term", "span_near",
+			"terms_set", "distance_feature", "pinned", "wrapper", "knn", "neural",
+			"combined_fields", "rank_feature", "percolate", NULL
+		};
+
+		for (int i = 0; known[i]; i++)
+			if (strcmp(name, known[i]) == 0)
+			{
+				es_error_illegal_argument(err,
+										  "[%s] queries are not supported by the development search server",
+										  name);
+				return NULL;
+			}
+	}
 	es_error_set(err, 400, "parsing_exception", "unknown query [%s]", name);
 	es_error_cause(err, "named_object_not_found_exception",
 				   "[1:%d] unknown field [%s]", 10, name);
