@@ -195,7 +195,20 @@ parse_scalar(BulkCtx *c, int line, const char *key, const char *p, const char *e
 			return NULL;
 		}
 		if (*e != '\0')
-			v = (long long) strtod(buf, NULL);
+		{
+			/* a fraction or exponent: truncated like Jackson's longValue(),
+			 * refused when it does not fit a long */
+			double		d = strtod(buf, NULL);
+
+			if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+			{
+				es_error_illegal_argument(&c->err,
+										  "Numeric value (%s) out of range of long for field [%s] in action/metadata line [%d]",
+										  buf, key, line);
+				return NULL;
+			}
+			v = (long long) d;
+		}
 		*kind = 'n';
 		*nval = v;
 		/* numbers are also usable as strings (e.g. "_id": 1) */

@@ -314,10 +314,11 @@ docs_get(Server *srv, const Request *req, Response *resp,
 		es_error_respond(resp, &e);
 		return;
 	}
+	es_error_clear(&e);
 	if (!param_long(req, "version", &want_version, &e) ||
 		(vt && version_type_parse(vt, &vtype) < 0))
 	{
-		if (vt && e.status == 0)
+		if (e.status == 0)
 			es_error_illegal_argument(&e, "No version type match [%s]", vt);
 		es_error_respond(resp, &e);
 		return;

@@ -1023,6 +1023,7 @@ store_resolve(Store *st, const char *expr, unsigned flags, IndexList *out, EsErr
 			{
 				es_error_index_not_found(err, tok);
 				free(copy);
+				index_list_free(out);
 				return -1;
 			}
 			continue;
@@ -1054,6 +1055,7 @@ store_resolve(Store *st, const char *expr, unsigned flags, IndexList *out, EsErr
 		{
 			es_error_index_not_found(err, tok);
 			free(copy);
+			index_list_free(out);
 			return -1;
 		}
 	}

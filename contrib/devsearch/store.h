@@ -173,7 +173,8 @@ void		index_list_free(IndexList *l);
 /*
  * Resolve "a,b*,alias,-c,_all" (NULL, "" or "_all" = every index) into a
  * de-duplicated list of indexes sorted by name.  0 ok; -1 with err set
- * (index_not_found_exception naming the first missing expression).
+ * (index_not_found_exception naming the first missing expression) and out
+ * freed (empty).
  */
 int			store_resolve(Store *st, const char *expr, unsigned flags,
 						  IndexList *out, EsError *err);
