@@ -276,7 +276,7 @@ worker_main(void *arg)
 	char	   *lit;
 	char		who[300];
 
-	snprintf(who, sizeof(who), "%s/%d", opt.id, w->no);
+	snprintf(who, sizeof(who), "%s", opt.id);
 	w->ok = false;
 	if (!snap || !claim)
 	{
@@ -379,10 +379,21 @@ coordinator_main(void *arg)
 	Worker	   *workers = NULL;
 	pthread_t  *th = NULL;
 	bool		fresh;
+	int			locked = 0;
 
 	b->ok = false;
 	if (!cat)
 		goto out;
+	locked = catalog_try_slot_lock(cat, t, false);
+	if (locked < 0)
+		goto out;
+	if (locked == 0)
+	{
+		/* another streamer is creating the slot: look again soon */
+		b->ok = true;
+		goto out;
+	}
+	t->consistent_point = catalog_read_consistent_point(cat, t);
 	slot = catalog_slot_exists(cat, t->slot_name, NULL);
 	if (slot < 0)
 		goto out;
@@ -435,6 +446,8 @@ coordinator_main(void *arg)
 		log_info(t->index_name, "resuming backfill from a fresh snapshot at %X/%X",
 				 (unsigned int) (cp >> 32), (unsigned int) cp);
 	}
+	catalog_try_slot_lock(cat, t, true);
+	locked = 0;
 	target_set_error(t, "%s", "");
 	catalog_clear_error(cat, t);
 	b->version = cp;

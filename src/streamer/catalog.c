@@ -736,3 +736,47 @@ catalog_clear_error(PGconn *c, Target *t)
 	v[0] = id;
 	exec_params_void(c, "UPDATE reindex.target SET last_error = NULL WHERE id = $1", 1, v);
 }
+
+/*
+ * Session advisory lock serializing slot creation for one target across
+ * streamer processes (two processes must not both create, or drop each
+ * other's, slot).  Returns 1 when held, 0 when someone else holds it.
+ */
+int
+catalog_try_slot_lock(PGconn *c, Target *t, bool unlock)
+{
+	char		id[24];
+	const char *v[1];
+	PGresult   *r;
+	int			got;
+
+	snprintf(id, sizeof(id), "%" PRId64, t->id);
+	v[0] = id;
+	r = exec_params(c, unlock ?
+					"SELECT pg_advisory_unlock(hashtext('reindex_streamer.slot'), $1::int)" :
+					"SELECT pg_try_advisory_lock(hashtext('reindex_streamer.slot'), $1::int)", 1, v);
+	if (!r)
+		return -1;
+	got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return got;
+}
+
+/* The target's consistent point as the catalog has it now (0: none). */
+uint64_t
+catalog_read_consistent_point(PGconn *c, Target *t)
+{
+	char		id[24];
+	const char *v[1];
+	PGresult   *r;
+	uint64_t	cp = 0;
+
+	snprintf(id, sizeof(id), "%" PRId64, t->id);
+	v[0] = id;
+	r = exec_params(c, "SELECT consistent_point::text FROM reindex.target WHERE id = $1", 1, v);
+	if (r && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		parse_lsn(PQgetvalue(r, 0, 0), &cp);
+	if (r)
+		PQclear(r);
+	return cp;
+}

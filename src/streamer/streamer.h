@@ -269,6 +269,8 @@ char	   *catalog_document_by_key(PGconn *c, Target *t, uint64_t xid, const char 
 uint64_t	catalog_current_wal_lsn(PGconn *c);
 int			catalog_slot_exists(PGconn *c, const char *slot, uint64_t *confirmed);
 bool		catalog_drop_slot(PGconn *c, const char *slot);
+int			catalog_try_slot_lock(PGconn *c, Target *t, bool unlock);
+uint64_t	catalog_read_consistent_point(PGconn *c, Target *t);
 
 /*---- replication protocol (replication.c) ----*/
 bool		repl_create_slot(PGconn *repl, const char *slot, bool temporary,
