@@ -57,6 +57,7 @@ typedef struct SortVal
 	int64_t		i;
 	double		num;
 	char	   *str;
+	bool		borrowed;		/* str points into a Doc: not freed */
 } SortVal;
 
 typedef struct Hit
@@ -1185,6 +1186,8 @@ typedef struct Scan
 	uint64_t	total;
 	double		max_score;
 	bool		keep;			/* keep hits (else count only) */
+	size_t		topk;			/* keep only the best topk hits (0 = all) */
+	bool		drop_all;		/* keep no hit at all (size 0) */
 	bool		need_src;
 	bool		text_err;
 	const char *text_err_field;
@@ -1201,8 +1204,53 @@ free_keys(SortVal *k, int n)
 	if (k == NULL)
 		return;
 	for (int i = 0; i < n; i++)
-		free(k[i].str);
+		if (!k[i].borrowed)
+			free(k[i].str);
 	free(k);
+}
+
+/*
+ * A max-heap on hit_cmp order: hits[0] is the worst of the best topk hits
+ * seen so far, so a page of from+size hits costs O(n log k), not a full sort.
+ */
+static void
+heap_sift_up(Hit *h, size_t i)
+{
+	while (i > 0)
+	{
+		size_t		parent = (i - 1) / 2;
+		Hit			tmp;
+
+		if (hit_cmp(&h[i], &h[parent]) <= 0)
+			break;
+		tmp = h[i];
+		h[i] = h[parent];
+		h[parent] = tmp;
+		i = parent;
+	}
+}
+
+static void
+heap_sift_down(Hit *h, size_t n, size_t i)
+{
+	for (;;)
+	{
+		size_t		l = 2 * i + 1,
+					r = l + 1,
+					m = i;
+		Hit			tmp;
+
+		if (l < n && hit_cmp(&h[l], &h[m]) > 0)
+			m = l;
+		if (r < n && hit_cmp(&h[r], &h[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		tmp = h[i];
+		h[i] = h[m];
+		h[m] = tmp;
+		i = m;
+	}
 }
 
 static bool
@@ -1257,7 +1305,8 @@ scan_doc(void *arg, Index *ix, Doc *d)
 					break;
 				case SF_ID:
 					h.keys[i].kind = 2;
-					h.keys[i].str = sstrdup(d->id);
+					h.keys[i].str = d->id;
+					h.keys[i].borrowed = true;
 					break;
 				case SF_FIELD:
 					if (field_key(sf, ix, src, &h.keys[i], &s->text_err) < 0)
@@ -1282,7 +1331,21 @@ scan_doc(void *arg, Index *ix, Doc *d)
 		free_keys(h.keys, r->nsort);
 		goto out;
 	}
-	if (s->keep)
+	if (s->keep && s->drop_all)
+		free_keys(h.keys, r->nsort);
+	else if (s->keep && s->topk > 0 && s->nhits == s->topk)
+	{
+		/* the heap is full: replace its worst hit if this one is better */
+		if (hit_cmp(&h, &s->hits[0]) < 0)
+		{
+			free_keys(s->hits[0].keys, r->nsort);
+			s->hits[0] = h;
+			heap_sift_down(s->hits, s->nhits, 0);
+		}
+		else
+			free_keys(h.keys, r->nsort);
+	}
+	else if (s->keep)
 	{
 		if (s->nhits == s->cap)
 		{
@@ -1292,6 +1355,8 @@ scan_doc(void *arg, Index *ix, Doc *d)
 				abort();
 		}
 		s->hits[s->nhits++] = h;
+		if (s->topk > 0)
+			heap_sift_up(s->hits, s->nhits - 1);
 	}
 out:
 	if (src)
@@ -1521,6 +1586,8 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	}
 	else
 	{
+		s.topk = (size_t) (r->from + r->size);
+		s.drop_all = s.topk == 0;
 		s.limit = r->terminate_after > 0 ? (uint64_t) r->terminate_after : 0;
 		for (int i = 0; i < l->n; i++)
 		{
@@ -1613,6 +1680,8 @@ do_count(SearchReq *r, IndexList *l, Response *resp)
 	}
 	else
 	{
+		s.topk = (size_t) (r->from + r->size);
+		s.drop_all = s.topk == 0;
 		s.limit = r->terminate_after > 0 ? (uint64_t) r->terminate_after : 0;
 		for (int i = 0; i < l->n; i++)
 		{
