@@ -1,17 +1,31 @@
 #!/bin/bash
-# plugin_decode.sh: decoding throughput of the `reindex` output plugin against
-# wal2json (format 2), test_decoding and pgoutput, on the same WAL in one run.
-# Workloads: A = one transaction of N_BULK inserts; B = N_TXN single-row
-# UPDATE transactions (pgbench).  Each plugin has its own slot, created before
-# the workload; each workload is decoded by pg_recvlogical --endpos to
-# /dev/null.  Prints rows/s per plugin and workload, the ratios of reindex to
-# the others, and the walsender's peak memory (VmHWM) while reindex decodes A.
-# Uses its own throwaway cluster (test/pgcluster.sh); needs `make install`.
+# plugin_decode.sh: decoding throughput and walsender memory of the `reindex`
+# output plugin against wal2json (format 2), test_decoding and pgoutput, all
+# on the same WAL in one run.
 #   test/bench/plugin_decode.sh [N_BULK [N_TXN]]     (defaults 1000000 200000)
+#   REPS=n (default 3, at least 3) repetitions per plugin and workload.
+# Workloads: A = one transaction of N_BULK inserts; B = N_TXN single-row
+# UPDATE transactions (pgbench, 2 clients).  The WAL is written once: one
+# base slot per workload is created before it, and every measured decode
+# runs on a fresh copy of that slot (pg_copy_logical_replication_slot), so
+# every plugin and repetition decodes exactly the same WAL.  The order of the
+# plugins rotates with each repetition (no plugin is always first, with a
+# cold cache); the figure is the median rows/s, printed with the coefficient
+# of variation (stddev / mean) across repetitions.  Each decode is
+# pg_recvlogical --endpos to /dev/null, timed by wall clock.
+# Memory: while each plugin decodes A, the walsender's /proc/PID/status is
+# sampled (every 0.1 s: the sampling interval of a measurement, not
+# synchronisation); reported are its RssAnon (private memory: reorder buffer
+# plus plugin) at the start and at the peak, and the peak VmHWM (which also
+# counts the shared buffers it touched), max over repetitions, with
+# logical_decoding_work_mem = 64MB; test_decoding is the baseline.
+# Uses its own throwaway cluster (test/pgcluster.sh); needs `make install`.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 N_BULK=${1:-1000000}
 N_TXN=${2:-200000}
+REPS=${REPS:-3}
+[ "$REPS" -ge 3 ] || { echo "plugin_decode.sh: REPS must be at least 3" >&2; exit 2; }
 PGBIN=/usr/lib/postgresql/15/bin
 dir=$(mktemp -d /tmp/reindex-bench-decode.XXXXXX)
 chmod 755 "$dir"
@@ -27,7 +41,9 @@ INSERT INTO counters SELECT g, 0 FROM generate_series(1, 1000) g;
 CREATE PUBLICATION p FOR ALL TABLES;
 SQL
 
-plugins="reindex wal2json test_decoding pgoutput"
+# plugin variants measured: name -> output plugin and its options
+variants="reindex wal2json test_decoding pgoutput"
+plugin_of() { case $1 in reindex*) echo reindex ;; *) echo "$1" ;; esac; }
 opts_of() {
 	case $1 in
 	wal2json) echo "-o format-version=2" ;;
@@ -36,77 +52,124 @@ opts_of() {
 	esac
 }
 
-lsn() { psql -qXAt -c "SELECT pg_current_wal_lsn()"; }
+q() { psql -qXAt -v ON_ERROR_STOP=1 -c "$1"; }
 now() { date +%s.%N; }
+status_kb() { sed -n "s/^$2:\s*\([0-9]*\) kB/\1/p" "/proc/$1/status" 2>/dev/null || true; }
 
-# decode the slots of workload W (A or B) from their position to ENDPOS
-declare -A secs
-decode_all() {	# W ENDPOS
-	for p in $plugins; do
-		slot="bench_${1,,}_$p"
-		# shellcheck disable=SC2046
-		t0=$(now)
-		if [ "$p" = reindex ] && [ "$1" = A ]; then
-			"$PGBIN/pg_recvlogical" -d bench -S "$slot" --start --endpos "$2" --no-loop -f /dev/null $(opts_of "$p") &
-			rpid=$!
-			# the walsender serving this slot; sample its peak RSS at the end
-			wpid=""
-			while [ -z "$wpid" ] && kill -0 $rpid 2>/dev/null; do
-				wpid=$(psql -qXAt -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot' AND active_pid IS NOT NULL")
-			done
-			hwm=0
-			anon=0
-			while kill -0 $rpid 2>/dev/null; do
-				[ -z "$wpid" ] || h=$(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' /proc/$wpid/status 2>/dev/null || true)
-				[ -z "${h:-}" ] || hwm=$h
-				a=$(sed -n 's/^RssAnon:\s*\([0-9]*\) kB/\1/p' /proc/$wpid/status 2>/dev/null || true)
-				[ -z "${a:-}" ] || [ "$a" -le "$anon" ] || anon=$a
-				sleep 0.2	# sampling interval of a measurement, not synchronisation
-			done
-			wait $rpid
-			spill=$(psql -qXAt -c "SELECT spill_bytes FROM pg_stat_replication_slots WHERE slot_name = '$slot'")
-			echo "walsender while reindex decoded A: VmHWM ${hwm} kB (includes shared buffers it touched), peak sampled RssAnon ${anon} kB (private memory: reorder buffer + plugin) (reorder buffer spilled ${spill} bytes; logical_decoding_work_mem 64MB)"
-		else
-			"$PGBIN/pg_recvlogical" -d bench -S "$slot" --start --endpos "$2" --no-loop -f /dev/null $(opts_of "$p")
-		fi
-		t1=$(now)
-		secs[$1_$p]=$(echo "$t1 - $t0" | bc -l)
-	done
-}
+echo "machine: $(nproc) cores ($(uname -m), Linux $(uname -r)); $("$PGBIN/postgres" --version);" \
+	"wal2json $(dpkg-query -W -f '${Version}' postgresql-15-wal2json 2>/dev/null || echo '?');" \
+	"reindex $(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$top/reindex.control")" \
+	"($(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "workloads: A = 1 transaction of $N_BULK inserts, B = $N_TXN single-row update transactions; $REPS repetitions, rotating order"
 
-for w in A B; do
-	for p in $plugins; do
-		"$PGBIN/pg_recvlogical" -d bench -S "bench_${w,,}_$p" --create-slot -P "$p"
-	done
-done
-
-# workload A: one transaction of N_BULK inserts
+# the WAL: base slots first, then the workloads
+q "SELECT pg_create_logical_replication_slot('base_a', 'test_decoding')" >/dev/null
 psql -qX -c "INSERT INTO items SELECT g, 'item ' || g, g * 1.25, g % 100 FROM generate_series(1, $N_BULK) g"
-endA=$(lsn)
-# workload B: N_TXN single-row update transactions
+endA=$(q "SELECT pg_current_wal_lsn()")
+q "SELECT pg_create_logical_replication_slot('base_b', 'test_decoding')" >/dev/null
 cat >"$dir/update.sql" <<'SQL'
 \set id random(1, 1000)
 UPDATE counters SET n = n + 1 WHERE id = :id;
 SQL
 "$PGBIN/pgbench" -n -c 2 -j 2 -t $((N_TXN / 2)) -f "$dir/update.sql" bench >/dev/null
-endB=$(lsn)
+endB=$(q "SELECT pg_current_wal_lsn()")
+q "CHECKPOINT" >/dev/null
 
-# the A slots skip B's WAL and the B slots skip A's: advance B's slots past A
-for p in $plugins; do
-	psql -qXAt -c "SELECT pg_replication_slot_advance('bench_b_$p', '$endA')" >/dev/null
-done
-decode_all A "$endA"
-decode_all B "$endB"
+# decode_one W VARIANT ENDPOS: time one decode of workload W on a fresh slot
+# copy; sets $secs, $spill (bytes); for A also $anon0 $anon $hwm (kB)
+decode_one() {
+	local w=$1 v=$2 endpos=$3 slot="run_$$" rpid wpid="" a h
+	q "SELECT pg_copy_logical_replication_slot('base_${w,,}', '$slot', false, '$(plugin_of "$v")')" >/dev/null
+	anon0=0 anon=0 hwm=0
+	local t0
+	t0=$(now)
+	# shellcheck disable=SC2046
+	"$PGBIN/pg_recvlogical" -d bench -S "$slot" --start --endpos "$endpos" --no-loop \
+		-f /dev/null $(opts_of "$v") &
+	rpid=$!
+	if [ "$w" = A ]; then
+		while [ -z "$wpid" ] && kill -0 $rpid 2>/dev/null; do
+			wpid=$(q "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot' AND active_pid IS NOT NULL")
+			[ -n "$wpid" ] || sleep 0.05	# polled condition: the walsender has started
+		done
+		while [ -n "$wpid" ] && kill -0 $rpid 2>/dev/null; do
+			a=$(status_kb "$wpid" RssAnon)
+			h=$(status_kb "$wpid" VmHWM)
+			if [ -n "$a" ]; then
+				[ "$anon0" -gt 0 ] || anon0=$a
+				[ "$a" -le "$anon" ] || anon=$a
+			fi
+			[ -z "$h" ] || [ "$h" -le "$hwm" ] || hwm=$h
+			sleep 0.1	# sampling interval of a measurement, not synchronisation
+		done
+	fi
+	wait $rpid
+	secs=$(echo "$(now) - $t0" | bc -l)
+	spill=$(q "SELECT coalesce(max(spill_bytes), 0) FROM pg_stat_replication_slots WHERE slot_name = '$slot'")
+	q "SELECT pg_drop_replication_slot('$slot')" >/dev/null
+}
 
-printf '\n%-14s %14s %14s\n' plugin "A rows/s" "B rows/s"
-for p in $plugins; do
-	printf '%-14s %14.0f %14.0f\n' "$p" \
-		"$(echo "$N_BULK / ${secs[A_$p]}" | bc -l)" "$(echo "$N_TXN / ${secs[B_$p]}" | bc -l)"
+# median and coefficient of variation (%) of the numbers on stdin
+stats() {
+	sort -g | awk '{ x[NR] = $1; s += $1; ss += $1 * $1 }
+		END { m = (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2;
+			mean = s / NR; var = ss / NR - mean * mean; if (var < 0) var = 0;
+			printf "%.0f %.1f\n", m, 100 * sqrt(var) / mean }'
+}
+
+declare -A rates anon0s anons hwms spills
+read -r -a vs <<<"$variants"
+nv=${#vs[@]}
+for ((r = 0; r < REPS; r++)); do
+	order=()
+	for ((i = 0; i < nv; i++)); do order+=("${vs[$(((i + r) % nv))]}"); done
+	echo "repetition $((r + 1)): ${order[*]}"
+	for w in A B; do
+		for v in "${order[@]}"; do
+			if [ $w = A ]; then decode_one A "$v" "$endA"; n=$N_BULK; else decode_one B "$v" "$endB"; n=$N_TXN; fi
+			rates[${w}_$v]+="$(echo "$n / $secs" | bc -l) "
+			if [ $w = A ]; then
+				[ "${anon0s[$v]:-0}" -ge "$anon0" ] || anon0s[$v]=$anon0
+				[ "${anons[$v]:-0}" -ge "$anon" ] || anons[$v]=$anon
+				[ "${hwms[$v]:-0}" -ge "$hwm" ] || hwms[$v]=$hwm
+				spills[$v]=$spill
+			fi
+		done
+	done
 done
+
+declare -A med cv
+for v in $variants; do
+	for w in A B; do
+		read -r m c < <(tr ' ' '\n' <<<"${rates[${w}_$v]}" | grep . | stats)
+		med[${w}_$v]=$m
+		cv[${w}_$v]=$c
+	done
+done
+
+printf '\n%-16s %14s %7s %14s %7s\n' plugin "A rows/s" "A CV" "B rows/s" "B CV"
+for v in $variants; do
+	printf '%-16s %14s %6s%% %14s %6s%%\n' "$v" "${med[A_$v]}" "${cv[A_$v]}" "${med[B_$v]}" "${cv[B_$v]}"
+done
+echo "(median of $REPS; CV = stddev / mean over the repetitions)"
 echo
-for p in wal2json test_decoding pgoutput; do
-	printf 'reindex / %-14s A %.2fx   B %.2fx\n' "$p" \
-		"$(echo "${secs[A_$p]} / ${secs[A_reindex]}" | bc -l)" \
-		"$(echo "${secs[B_$p]} / ${secs[B_reindex]}" | bc -l)"
+for r in $variants; do
+	case $r in reindex*) ;; *) continue ;; esac
+	for p in wal2json test_decoding pgoutput; do
+		printf 'ratio %s / %-14s A %.2fx   B %.2fx\n' "$r" "$p" \
+			"$(echo "${med[A_$r]} / ${med[A_$p]}" | bc -l)" \
+			"$(echo "${med[B_$r]} / ${med[B_$p]}" | bc -l)"
+	done
 done
 echo "targets: reindex >= 1.20x wal2json and >= 0.80x pgoutput on A and B"
+echo
+echo "walsender memory while decoding A (logical_decoding_work_mem 64MB; max over $REPS runs):"
+printf '%-16s %14s %14s %14s %14s %12s\n' plugin "RssAnon start" "RssAnon peak" "RSS growth" "VmHWM peak" "spilled"
+for v in $variants; do
+	printf '%-16s %11s kB %11s kB %11s kB %11s kB %9s MB\n' "$v" "${anon0s[$v]}" "${anons[$v]}" \
+		"$((anons[$v] - anon0s[$v]))" "${hwms[$v]}" "$((spills[$v] / 1048576))"
+done
+for r in $variants; do
+	case $r in reindex*) ;; *) continue ;; esac
+	echo "private memory (RssAnon peak) $r minus test_decoding: $((anons[$r] - anons[test_decoding])) kB"
+done
