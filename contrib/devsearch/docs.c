@@ -130,7 +130,7 @@ finish_write(Server *srv, Response *resp, const WriteOp *op, RefreshPolicy refre
 		return;
 	}
 	if (refresh != REFRESH_NONE && res.ix)
-		index_refresh(res.ix);
+		index_refresh_shard(res.ix, res.shard);
 	jb_reset(&resp->body);
 	write_result_json(&resp->body, srv, &res, refresh == REFRESH_IMMEDIATE, false);
 	if (res.status == 201)
@@ -265,7 +265,7 @@ docs_delete(Server *srv, const Request *req, Response *resp,
 		return;
 	}
 	if (refresh != REFRESH_NONE && res.ix)
-		index_refresh(res.ix);
+		index_refresh_shard(res.ix, res.shard);
 	jb_reset(&resp->body);
 	write_result_json(&resp->body, srv, &res, refresh == REFRESH_IMMEDIATE, false);
 	response_json(resp, res.status);
@@ -328,6 +328,8 @@ docs_get(Server *srv, const Request *req, Response *resp,
 	else
 		index_maybe_refresh(ix, now);
 	d = index_current(ix, id, strlen(id), now);
+	if (d && d->shard != index_shard_for(ix, req_param(req, "routing"), id, strlen(id)))
+		d = NULL;				/* routed to a shard that does not hold it */
 	if (d && realtime)
 	{
 		src = d->live;

@@ -295,6 +295,22 @@ blob_from_json(json_t *obj)
 	return b;
 }
 
+/* remember the routing value and shard a document was written with */
+static void
+doc_set_routing(Doc *d, const char *routing, int shard)
+{
+	if (d->routing == NULL && routing == NULL)
+	{
+		d->shard = (uint16_t) shard;
+		return;
+	}
+	if (d->routing && routing && strcmp(d->routing, routing) == 0)
+		return;
+	free(d->routing);
+	d->routing = routing ? strdup(routing) : NULL;
+	d->shard = (uint16_t) shard;
+}
+
 static void
 execute_update(Server *srv, const WriteOp *op, Index *ix, Doc *cur, int64_t now_ms,
 			   WriteResult *res)
@@ -349,8 +365,15 @@ execute_update(Server *srv, const WriteOp *op, Index *ix, Doc *cur, int64_t now_
 			json_decref(body);
 			return;
 		}
-		cur = index_upsert_slot(ix, res->id, res->id_len);
-		index_doc_set_live(ix, cur, blob_from_json(src), cur->version + 1);
+		{
+			Doc		   *slot = index_upsert_slot(ix, res->id, res->id_len);
+
+			/* a record on another shard counts as absent: version 1 */
+			index_doc_set_live(ix, slot, blob_from_json(src),
+							   slot->shard == res->shard ? slot->version + 1 : 1);
+			cur = slot;
+		}
+		doc_set_routing(cur, op->routing, res->shard);
 		res->result = "created";
 		res->status = 201;
 	}
@@ -476,6 +499,27 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 	res->index_name = ix->name;
 
 	cur = index_current(ix, res->id, res->id_len, now_ms);
+	res->shard = index_shard_for(ix, op->routing, res->id, res->id_len);
+	if (cur && cur->shard != res->shard)
+	{
+		/*
+		 * Routed to another shard than the document: that shard does not
+		 * have it.  A real cluster would even keep two documents with this
+		 * id; we keep one record (documented deviation), so a delete must
+		 * not touch it.
+		 */
+		if (op->op == OP_DELETE)
+		{
+			if (!check_cas(res, ix, op, NULL))
+				return;
+			res->version = op->vtype == VT_INTERNAL ? 1 : op->version;
+			res->seq_no = ix->next_seq_no++;
+			res->result = "not_found";
+			res->status = 404;
+			return;
+		}
+		cur = NULL;
+	}
 
 	if (op->op == OP_UPDATE)
 	{
@@ -497,7 +541,10 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 		else
 			v = op->version;
 		if (cur == NULL)
+		{
 			cur = index_upsert_slot(ix, res->id, res->id_len);
+			doc_set_routing(cur, op->routing, res->shard);
+		}
 		index_doc_set_deleted(ix, cur, v, now_ms);
 		res->version = v;
 		res->seq_no = cur->seq_no;
@@ -530,11 +577,7 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 		if (d == NULL)
 			d = index_upsert_slot(ix, res->id, res->id_len);
 		index_doc_set_live(ix, d, blob_new(op->source, op->source_len), v);
-		if (op->routing)
-		{
-			free(d->routing);
-			d->routing = strdup(op->routing);
-		}
+		doc_set_routing(d, op->routing, res->shard);
 		res->version = v;
 		res->seq_no = d->seq_no;
 		res->result = was_live ? "updated" : "created";

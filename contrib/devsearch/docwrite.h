@@ -72,6 +72,7 @@ typedef struct WriteResult
 	size_t		id_len;
 	int64_t		version;
 	int64_t		seq_no;
+	int			shard;			/* shard the op was routed to */
 	const char *result;			/* created/updated/deleted/not_found/noop */
 	int			status;
 	bool		noop;

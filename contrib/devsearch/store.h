@@ -50,6 +50,8 @@ typedef struct Doc
 	char	   *routing;		/* NULL if none given */
 	uint32_t	pos;			/* index into Index.docs */
 	bool		dirty;			/* in Index.dirty (changed since refresh) */
+	uint16_t	shard;			/* shard of (routing or id), see
+								 * index_shard_for() */
 	uint32_t	id_len;
 	char		id[];			/* id_len bytes + NUL */
 } Doc;
@@ -73,6 +75,8 @@ typedef struct Index
 	int64_t		gc_deletes_ms;	/* cached from settings */
 	int64_t		refresh_interval_ms;	/* -1 = never (lazy refresh) */
 	int			number_of_shards;
+	int			routing_num_shards; /* index.number_of_routing_shards, 0 =
+									 * default */
 	int			number_of_replicas;
 	int64_t		next_seq_no;
 	int64_t		last_refresh_ms;
@@ -138,6 +142,19 @@ void		index_doc_set_deleted(Index *ix, Doc *d, int64_t version, int64_t now_ms);
 void		index_delete_doc(Index *ix, Doc *d, int64_t now_ms);
 /* make all changes visible to search */
 void		index_refresh(Index *ix);
+/* refresh one shard only (a single-document write with refresh=true) */
+void		index_refresh_shard(Index *ix, int shard);
+
+/*
+ * Shard routing as OpenSearch 2 / Elasticsearch 8 compute it:
+ * floorMod(murmur3_x86_32(UTF-16LE of routing or id), routing_num_shards) /
+ * routing_factor.  A document lives in one shard; a GET/DELETE whose
+ * (routing or id) maps to another shard does not see it.  Always 0 for a
+ * single-shard index (no hashing).
+ */
+uint32_t	routing_hash(const char *s, size_t len);
+int			index_shard_for(const Index *ix, const char *routing,
+							const char *id, size_t id_len);
 /* refresh if refresh_interval elapsed since last refresh (lazy model) */
 void		index_maybe_refresh(Index *ix, int64_t now_ms);
 /* drop expired tombstones (cheap when nothing to do) */
