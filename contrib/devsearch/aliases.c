@@ -116,6 +116,12 @@ alias_add(Index *ix, const char *name, json_t *attrs)
 	a->is_write_index = w;
 }
 
+void
+aliases_add_to_index(Index *ix, const char *name, json_t *attrs)
+{
+	alias_add(ix, name, attrs);
+}
+
 typedef struct Snapshot
 {
 	int			n;
@@ -350,6 +356,19 @@ aliases_update(Server *srv, const Request *req, Response *resp)
 			es_error_set(&e, 400, "x_content_parse_exception", "[1:1] [%s] failed to parse field", type);
 			goto action_fail;
 		}
+		if ((json_is_array(json_object_get(spec, "aliases")) &&
+			 json_array_size(json_object_get(spec, "aliases")) == 0) ||
+			(json_is_array(json_object_get(spec, "indices")) &&
+			 json_array_size(json_object_get(spec, "indices")) == 0))
+		{
+			const char *f = json_is_array(json_object_get(spec, "indices")) &&
+				json_array_size(json_object_get(spec, "indices")) == 0 ? "indices" : "aliases";
+
+			es_error_set(&e, 400, "x_content_parse_exception", "[1:1] [%s] failed to parse field [%s]",
+						 type, f);
+			es_error_cause(&e, "illegal_argument_exception", "[%s] can't be empty", f);
+			goto action_fail;
+		}
 		if (json_array_size(inames) == 0)
 		{
 			es_error_set(&e, 400, "action_request_validation_exception",
@@ -422,11 +441,19 @@ aliases_update(Server *srv, const Request *req, Response *resp)
 					nremoves_matched++;
 				else
 				{
+					if (must_exist && is_es)
+					{
+						es_error_set(&e, 404, "resource_not_found_exception",
+									 "required alias [%s] does not exist", an);
+						goto action_fail;
+					}
 					if (must_exist)
 					{
-						es_error_set(&e, is_es ? 404 : 400,
-									 is_es ? "resource_not_found_exception" : "illegal_argument_exception",
-									 "required alias [%s] does not exist", an);
+						/* OpenSearch 2.12+: AliasesNotFoundException */
+						es_error_set(&e, 404, "aliases_not_found_exception",
+									 "aliases [%s] missing", an);
+						es_error_meta(&e, "resource.type", "aliases");
+						es_error_meta(&e, "resource.id", an);
 						goto action_fail;
 					}
 					if (missing.len)
@@ -479,11 +506,22 @@ action_fail:
 	json_decref(body);
 }
 
+/*
+ * PUT|POST [/{index}]/_alias[/{name}] (RestIndexPutAliasAction): "index" and
+ * "alias" in the body override the path; the other body fields are the alias
+ * attributes; an unknown field is refused.
+ */
 void
 aliases_put(Server *srv, const Request *req, Response *resp,
 			const char *index_expr, const char *name)
 {
+	static const char *const known[] = {
+		"index", "alias", "routing", "index_routing", "indexRouting", "index-routing",
+		"search_routing", "searchRouting", "search-routing", "filter",
+		"is_write_index", "is_hidden", NULL
+	};
 	json_t	   *body;
+	json_t	   *attrs = NULL;
 	EsError		e;
 	IndexList	l = {0};
 	Snapshot	snap;
@@ -491,12 +529,60 @@ aliases_put(Server *srv, const Request *req, Response *resp,
 	char	   *names,
 			   *tok,
 			   *save = NULL;
+	const char *k;
+	json_t	   *v;
 
 	if (parse_json_body(srv, req, resp, &body) < 0)
 		return;
+	if (body && !json_is_object(body))
+	{
+		es_respond_error(resp, 400, "parse_exception", "Failed to parse alias body: not an object");
+		json_decref(body);
+		return;
+	}
+	if (body)
+	{
+		attrs = json_object();
+		json_object_foreach(body, k, v)
+		{
+			for (i = 0; known[i]; i++)
+				if (strcmp(k, known[i]) == 0)
+					break;
+			if (known[i] == NULL || (strcmp(k, "filter") == 0) != (json_is_object(v) || json_is_null(v)) ||
+				((strcmp(k, "index") == 0 || strcmp(k, "alias") == 0) && !json_is_string(v)))
+			{
+				es_respond_error(resp, 400, "illegal_argument_exception", "unknown field [%s]", k);
+				json_decref(attrs);
+				json_decref(body);
+				return;
+			}
+			if (strcmp(k, "index") == 0)
+				index_expr = json_string_value(v);
+			else if (strcmp(k, "alias") == 0)
+				name = json_string_value(v);
+			else if (strcmp(k, "indexRouting") == 0 || strcmp(k, "index-routing") == 0)
+				json_object_set(attrs, "index_routing", v);
+			else if (strcmp(k, "searchRouting") == 0 || strcmp(k, "search-routing") == 0)
+				json_object_set(attrs, "search_routing", v);
+			else
+				json_object_set(attrs, k, v);
+		}
+	}
+	if (index_expr == NULL || index_expr[0] == '\0' || name == NULL || name[0] == '\0')
+	{
+		es_respond_error(resp, 400, "action_request_validation_exception",
+						 "Validation Failed: 1: %s;",
+						 index_expr == NULL || index_expr[0] == '\0' ?
+						 "One of [index] or [indices] is required" :
+						 "One of [alias] or [aliases] is required");
+		json_decref(attrs);
+		json_decref(body);
+		return;
+	}
 	if (store_resolve(srv->store, index_expr, RESOLVE_NO_ALIASES, &l, &e) < 0)
 	{
 		es_error_respond(resp, &e);
+		json_decref(attrs);
 		json_decref(body);
 		return;
 	}
@@ -508,7 +594,7 @@ aliases_put(Server *srv, const Request *req, Response *resp,
 		if (validate_alias_name(srv, tok, &e) < 0)
 			break;
 		for (i = 0; i < l.n; i++)
-			alias_add(l.v[i], tok, body);
+			alias_add(l.v[i], tok, attrs);
 	}
 	free(names);
 	if (e.status == 0)
@@ -519,6 +605,7 @@ aliases_put(Server *srv, const Request *req, Response *resp,
 	else
 		respond_ack(resp);
 	index_list_free(&l);
+	json_decref(attrs);
 	json_decref(body);
 }
 

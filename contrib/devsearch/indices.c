@@ -81,6 +81,87 @@ indices_root(Server *srv, const Request *req, Response *resp)
 	response_json(resp, 200);
 }
 
+/* empty field names anywhere under "properties" (and multi-field "fields") */
+static const char *
+find_empty_field_name(json_t *props, int depth)
+{
+	const char *k;
+	json_t	   *v;
+
+	if (!json_is_object(props) || depth > 64)
+		return NULL;
+	json_object_foreach(props, k, v)
+	{
+		const char *p = k;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return k;
+		if (json_is_object(v) &&
+			(find_empty_field_name(json_object_get(v, "properties"), depth + 1) ||
+			 find_empty_field_name(json_object_get(v, "fields"), depth + 1)))
+			return "";
+	}
+	return NULL;
+}
+
+/*
+ * Checks of RestCreateIndexAction.prepareMappings and the mapper parser that
+ * a strict cluster applies at creation: typed mappings ({"_doc":{...}}) are
+ * refused without include_type_name, and empty field names are refused.
+ */
+static int
+validate_mappings(Server *srv, json_t *mappings, Response *resp)
+{
+	EsError		e;
+
+	(void) srv;
+	if (json_object_size(mappings) == 1 && json_object_get(mappings, "_doc"))
+	{
+		es_respond_error(resp, 400, "illegal_argument_exception",
+						 "The mapping definition cannot be nested under a type [_doc] unless include_type_name is set to true.");
+		return -1;
+	}
+	if (find_empty_field_name(json_object_get(mappings, "properties"), 0))
+	{
+		es_error_set(&e, 400, "mapper_parsing_exception",
+					 "Failed to parse mapping [_doc]: field name cannot be an empty string");
+		es_error_cause(&e, "illegal_argument_exception", "field name cannot be an empty string");
+		es_error_respond(resp, &e);
+		return -1;
+	}
+	return 0;
+}
+
+/* Elasticsearch 8 refuses index.soft_deletes.enabled=false (OpenSearch warns) */
+static bool
+soft_deletes_refused(Server *srv, json_t *settings, Response *resp)
+{
+	json_t	   *v = json_object_get(settings, "index");
+	json_t	   *sd = NULL;
+
+	if (srv->cfg.flavor != FLAVOR_ELASTICSEARCH)
+		return false;
+	if (json_is_object(v))
+		v = json_object_get(v, "soft_deletes");
+	else
+		v = json_object_get(settings, "soft_deletes");
+	if (json_is_object(v))
+		sd = json_object_get(v, "enabled");
+	if (sd == NULL)
+		sd = json_object_get(settings, "index.soft_deletes.enabled");
+	if (sd == NULL)
+		sd = json_object_get(settings, "soft_deletes.enabled");
+	if (json_is_false(sd) || (json_is_string(sd) && strcmp(json_string_value(sd), "false") == 0))
+	{
+		es_respond_error(resp, 400, "illegal_argument_exception",
+						 "Creating indices with soft-deletes disabled is no longer supported. Please do not specify a value for setting [index.soft_deletes.enabled].");
+		return true;
+	}
+	return false;
+}
+
 void
 indices_create(Server *srv, const Request *req, Response *resp, const char *name)
 {
@@ -121,6 +202,16 @@ indices_create(Server *srv, const Request *req, Response *resp, const char *name
 			return;
 		}
 	}
+	if (mappings && validate_mappings(srv, mappings, resp) < 0)
+	{
+		json_decref(body);
+		return;
+	}
+	if (settings && soft_deletes_refused(srv, settings, resp))
+	{
+		json_decref(body);
+		return;
+	}
 	/* alias names must not clash with index names */
 	if (aliases)
 	{
@@ -145,22 +236,23 @@ indices_create(Server *srv, const Request *req, Response *resp, const char *name
 	if (aliases)
 	{
 		json_object_foreach(aliases, k, v)
-		{
-			Alias	   *a;
-			json_t	   *w;
-
-			ix->aliases = realloc(ix->aliases, sizeof(Alias) * (size_t) (ix->naliases + 1));
-			if (ix->aliases == NULL)
-				abort();
-			a = &ix->aliases[ix->naliases++];
-			a->name = strdup(k);
-			a->props = json_is_object(v) ? json_deep_copy(v) : json_object();
-			w = json_object_get(a->props, "is_write_index");
-			a->is_write_index = w ? (json_is_true(w) ? 1 : 0) : -1;
-			json_object_del(a->props, "is_write_index");
-		}
+			aliases_add_to_index(ix, k, json_is_object(v) ? v : NULL);
 	}
 	json_decref(body);
+	{
+		const char *sd = json_string_value(json_object_get(ix->settings,
+														   "index.soft_deletes.enabled"));
+
+		if (sd && strcmp(sd, "false") == 0)
+		{
+			char		w[400];
+
+			snprintf(w, sizeof(w),
+					 "299 OpenSearch-2.11.0-devsearch \"Creating indices with soft-deletes disabled is deprecated and will be removed in future OpenSearch versions. Please do not specify value for setting [index.soft_deletes.enabled] of index [%s].\"",
+					 ix->name);
+			response_add_header(resp, "Warning", w);
+		}
+	}
 	jb_reset(&resp->body);
 	jb_cstr(&resp->body, "{\"acknowledged\":true,\"shards_acknowledged\":true,\"index\":");
 	jb_qcstr(&resp->body, ix->name);

@@ -31,6 +31,10 @@ void		aliases_delete(Server *srv, const Request *req, Response *resp,
 /* GET|HEAD [/{index}]/_alias[/{name}] */
 void		aliases_get(Server *srv, const Request *req, Response *resp,
 						const char *index_expr, const char *names);
+/* add or replace alias name on ix with attributes as in an "add" action
+ * (filter, routing, index_routing, search_routing, is_write_index,
+ * is_hidden); attrs may be NULL */
+void		aliases_add_to_index(Index *ix, const char *name, json_t *attrs);
 /* write one index's aliases object {"a":{...},...} */
 void		aliases_write_index(JsonBuf *jb, const Index *ix, const char *names);
 

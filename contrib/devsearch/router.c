@@ -226,20 +226,22 @@ route(Server *srv, const Request *req, Response *resp)
 		return "aliases";
 	}
 	if ((n == 1 && (IS(0, "_alias") || IS(0, "_aliases"))) ||
-		(n == 2 && IS(0, "_alias")))
+		(n == 2 && (IS(0, "_alias") || IS(0, "_aliases"))))
 	{
-		if (!get)
-			respond_method_not_allowed(req, resp, "GET, HEAD");
-		else
+		if (get && (n == 2 || IS(0, "_alias")))
 			aliases_get(srv, req, resp, NULL, n == 2 ? s[1] : NULL);
+		else if (m == HTTP_PUT || (n == 2 && m == HTTP_POST))
+			aliases_put(srv, req, resp, NULL, n == 2 ? s[1] : NULL);
+		else
+			respond_method_not_allowed(req, resp, n == 2 ? "GET, HEAD, PUT, POST" : "GET, HEAD, PUT");
 		return "aliases";
 	}
 	if ((n == 2 || n == 3) && (IS(1, "_alias") || IS(1, "_aliases")))
 	{
 		if (get)
 			aliases_get(srv, req, resp, s[0], n == 3 ? s[2] : NULL);
-		else if (n == 3 && (m == HTTP_PUT || m == HTTP_POST))
-			aliases_put(srv, req, resp, s[0], s[2]);
+		else if ((n == 3 && (m == HTTP_PUT || m == HTTP_POST)) || (n == 2 && m == HTTP_PUT))
+			aliases_put(srv, req, resp, s[0], n == 3 ? s[2] : NULL);
 		else if (n == 3 && m == HTTP_DELETE)
 			aliases_delete(srv, req, resp, s[0], s[2]);
 		else
