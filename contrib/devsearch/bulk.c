@@ -21,6 +21,7 @@
 #include "docwrite.h"
 #include "faults.h"
 #include "jsonscan.h"
+#include "sourcefilter.h"
 
 /* ---- string arena (chunks never move) ---- */
 
@@ -88,6 +89,8 @@ typedef struct BulkCtx
 	const char *default_routing;
 	const char *default_pipeline;
 	bool		default_require_alias;
+	SourceFilter fetch_default;	/* ?_source=... for update items */
+	bool		has_fetch_default;
 	EsError		err;
 } BulkCtx;
 
@@ -336,6 +339,7 @@ parse_action(BulkCtx *c, const char *p, const char *end, int line, WriteOp *op)
 		return -1;
 	}
 	op->index = c->default_index;
+	op->fetch_default = c->has_fetch_default ? &c->fetch_default : NULL;
 	op->routing = c->default_routing;
 	op->require_alias = c->default_require_alias;
 	p = jscan_skip_ws(p + 1, end);
@@ -395,11 +399,23 @@ parse_action(BulkCtx *c, const char *p, const char *end, int line, WriteOp *op)
 					json_syntax_error(c, line, "Malformed object in action/metadata line");
 					return -1;
 				}
+				if (strcmp(key, "_source") == 0)
+				{
+					op->fetch_spec = arena_strndup(&c->arena, p, (size_t) (q - p));
+					op->fetch_spec_len = (size_t) (q - p);
+				}
 				p = q;
 			}
 			else
 			{
+				const char *vstart = p;
+
 				p = parse_scalar(c, line, key, p, end, &kind, &sval, &slen, &nval, &bval);
+				if (p && strcmp(key, "_source") == 0)
+				{
+					op->fetch_spec = arena_strndup(&c->arena, vstart, (size_t) (p - vstart));
+					op->fetch_spec_len = (size_t) (p - vstart);
+				}
 				if (p == NULL)
 					return -1;
 				if (strcmp(key, "_index") == 0)
@@ -619,6 +635,10 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 	c.default_pipeline = req_param(req, "pipeline");
 	ra = req_param(req, "require_alias");
 	c.default_require_alias = ra && (ra[0] == '\0' || strcmp(ra, "true") == 0);
+	c.has_fetch_default = req_param(req, "_source") || req_param(req, "_source_includes") ||
+		req_param(req, "_source_excludes");
+	if (c.has_fetch_default)
+		source_filter_from_request(&c.fetch_default, req);
 
 	if (refresh_policy_parse(req_param(req, "refresh"), &refresh, &c.err) < 0)
 	{
@@ -722,8 +742,10 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 				touched[ntouched++] = res.ix;
 			}
 		}
+		res.error_trace = resp->error_trace;
 		write_result_json(out, srv, &res, refresh == REFRESH_IMMEDIATE && !res.err.status,
 						  true);
+		write_result_free(&res);
 		jb_char(out, '}');
 	}
 	jb_cstr(out, "]}");
@@ -752,6 +774,8 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 	stats_count(srv->stats, "bulk", 200, (uint64_t) c.nops);
 	response_json(resp, 200);
 done:
+	if (c.has_fetch_default)
+		source_filter_free(&c.fetch_default);
 	free(touched);
 	free(c.ops);
 	arena_free(&c.arena);

@@ -86,6 +86,7 @@ typedef struct Response
 	char	   *header_value[RESP_MAX_HEADERS];
 	JsonBuf		body;
 	bool		head;			/* HEAD request: send no body */
+	bool		error_trace;	/* ?error_trace=true: errors carry stack_trace */
 	/* transport faults, set by the dispatcher */
 	long		delay_ms;		/* sleep before answering */
 	long		stall_ms;		/* -1 none; 0 until faults cleared; >0 max */

@@ -126,6 +126,7 @@ finish_write(Server *srv, Response *resp, const WriteOp *op, RefreshPolicy refre
 	write_execute(srv, op, now_mono_ms(), &res);
 	if (res.err.status)
 	{
+		write_result_free(&res);
 		es_error_respond(resp, &res.err);
 		return;
 	}
@@ -133,6 +134,7 @@ finish_write(Server *srv, Response *resp, const WriteOp *op, RefreshPolicy refre
 		index_refresh_shard(res.ix, res.shard);
 	jb_reset(&resp->body);
 	write_result_json(&resp->body, srv, &res, refresh == REFRESH_IMMEDIATE, false);
+	write_result_free(&res);
 	if (res.status == 201)
 	{
 		char		loc[1024];
@@ -233,6 +235,17 @@ docs_update(Server *srv, const Request *req, Response *resp,
 	}
 	op.source = req->body;
 	op.source_len = req->body_len;
+	if (req_param(req, "_source") || req_param(req, "_source_includes") ||
+		req_param(req, "_source_excludes"))
+	{
+		SourceFilter sf;
+
+		source_filter_from_request(&sf, req);
+		op.fetch_default = &sf;
+		finish_write(srv, resp, &op, refresh);
+		source_filter_free(&sf);
+		return;
+	}
 	finish_write(srv, resp, &op, refresh);
 }
 
@@ -281,6 +294,25 @@ write_not_found(Response *resp, const char *index, const char *id)
 	jb_qcstr(&resp->body, id);
 	jb_cstr(&resp->body, ",\"found\":false}");
 	response_json(resp, 404);
+}
+
+/* is name one of the comma-separated items of list? */
+static bool
+list_has(const char *list, const char *name)
+{
+	size_t		n = strlen(name);
+	const char *p = list;
+
+	while (p && *p)
+	{
+		const char *c = strchr(p, ',');
+		size_t		l = c ? (size_t) (c - p) : strlen(p);
+
+		if (l == n && memcmp(p, name, n) == 0)
+			return true;
+		p = c ? c + 1 : NULL;
+	}
+	return false;
 }
 
 void
@@ -371,6 +403,28 @@ docs_get(Server *srv, const Request *req, Response *resp,
 		return;
 	}
 	source_filter_from_request(&sf, req);
+	{
+		/* stored_fields without _source: no _source unless asked for */
+		const char *sfl = req_param(req, "stored_fields");
+		json_t	   *sm = json_object_get(ix->mappings, "_source");
+
+		if (sfl && !list_has(sfl, "_source") && !req_param(req, "_source") &&
+			!req_param(req, "_source_includes") && !req_param(req, "_source_excludes"))
+			sf.fetch = false;
+		/* "_source": {"enabled": false} in the mapping: nothing stored */
+		if (json_is_false(json_object_get(sm, "enabled")))
+		{
+			if (source_only)
+			{
+				source_filter_free(&sf);
+				es_error_set(&e, 404, "resource_not_found_exception",
+							 "Source not found [%s]/[%s]", ix->name, id);
+				es_error_respond(resp, &e);
+				return;
+			}
+			sf.fetch = false;
+		}
+	}
 	jb_reset(&resp->body);
 	if (source_only)
 	{

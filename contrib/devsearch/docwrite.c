@@ -17,6 +17,7 @@
 
 #include "docwrite.h"
 #include "jsonscan.h"
+#include "sourcefilter.h"
 
 void
 write_op_init(WriteOp *op)
@@ -311,6 +312,62 @@ doc_set_routing(Doc *d, const char *routing, int shard)
 	d->shard = (uint16_t) shard;
 }
 
+/*
+ * The "get" of an update response (UpdateHelper.extractGetResult): only when
+ * a _source fetch was asked for and not disabled.
+ */
+static void
+update_get_result(const WriteOp *op, json_t *body, Doc *d, WriteResult *res)
+{
+	SourceFilter sf;
+	json_t	   *spec = NULL;
+	bool		borrowed = false;
+	JsonBuf		jb;
+
+	if (op->fetch_spec)
+	{
+		spec = json_loadb(op->fetch_spec, op->fetch_spec_len, JSON_DECODE_ANY, NULL);
+		if (spec == NULL)
+			return;
+		source_filter_from_json(&sf, spec);
+	}
+	else if (json_object_get(body, "_source"))
+		source_filter_from_json(&sf, json_object_get(body, "_source"));
+	else if (op->fetch_default)
+	{
+		sf = *op->fetch_default;	/* lists stay owned by the caller */
+		borrowed = true;
+	}
+	else
+		return;
+	if (sf.fetch && d->live)
+	{
+		jb_init(&jb);
+		jb_cstr(&jb, "{\"_seq_no\":");
+		jb_i64(&jb, d->seq_no);
+		jb_cstr(&jb, ",\"_primary_term\":1");
+		if (d->routing)
+		{
+			jb_cstr(&jb, ",\"_routing\":");
+			jb_qcstr(&jb, d->routing);
+		}
+		jb_cstr(&jb, ",\"found\":true,\"_source\":");
+		source_filter_write(&jb, &sf, d->live->data, d->live->len);
+		jb_char(&jb, '}');
+		res->get_json = jb.data;
+	}
+	if (!borrowed)
+		source_filter_free(&sf);
+	json_decref(spec);
+}
+
+void
+write_result_free(WriteResult *res)
+{
+	free(res->get_json);
+	res->get_json = NULL;
+}
+
 static void
 execute_update(Server *srv, const WriteOp *op, Index *ix, Doc *cur, int64_t now_ms,
 			   WriteResult *res)
@@ -399,6 +456,7 @@ execute_update(Server *srv, const WriteOp *op, Index *ix, Doc *cur, int64_t now_
 			res->status = 200;
 			res->version = cur->version;
 			res->seq_no = cur->seq_no;
+			update_get_result(op, body, cur, res);
 			json_decref(old);
 			json_decref(body);
 			return;
@@ -410,6 +468,7 @@ execute_update(Server *srv, const WriteOp *op, Index *ix, Doc *cur, int64_t now_
 	}
 	res->version = cur->version;
 	res->seq_no = cur->seq_no;
+	update_get_result(op, body, cur, res);
 	json_decref(body);
 	(void) srv;
 }
@@ -602,7 +661,7 @@ write_result_json(JsonBuf *jb, const Server *srv, const WriteResult *res,
 			jb_i64(jb, res->err.status);
 		}
 		jb_cstr(jb, ",\"error\":");
-		es_error_write_object(jb, &res->err);
+		es_error_write_object_trace(jb, &res->err, res->error_trace);
 		jb_char(jb, '}');
 		return;
 	}
@@ -626,6 +685,11 @@ write_result_json(JsonBuf *jb, const Server *srv, const WriteResult *res,
 	}
 	if (forced_refresh)
 		jb_cstr(jb, ",\"forced_refresh\":true");
+	if (res->get_json)
+	{
+		jb_cstr(jb, ",\"get\":");
+		jb_cstr(jb, res->get_json);
+	}
 	if (with_status)
 	{
 		jb_cstr(jb, ",\"status\":");

@@ -48,6 +48,12 @@ typedef struct WriteOp
 	const char *source;			/* index/create: raw _source; update: body */
 	size_t		source_len;
 	bool		require_alias;
+	/* update only: what "get" to return.  fetch_spec is the raw JSON of the
+	 * bulk action line's "_source" (wins), then the body's "_source", then
+	 * fetch_default (the request's _source parameters); NULL = none */
+	const char *fetch_spec;
+	size_t		fetch_spec_len;
+	const struct SourceFilter *fetch_default;
 } WriteOp;
 
 void		write_op_init(WriteOp *op);
@@ -76,7 +82,12 @@ typedef struct WriteResult
 	const char *result;			/* created/updated/deleted/not_found/noop */
 	int			status;
 	bool		noop;
+	bool		error_trace;	/* write_result_json adds stack_trace */
+	char	   *get_json;		/* update with _source: the "get" object
+								 * (malloc'd; write_result_free) */
 } WriteResult;
+
+void		write_result_free(WriteResult *res);
 
 /*
  * Execute one op (lock held).  Resolves the target (alias -> write index,

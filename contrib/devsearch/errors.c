@@ -118,11 +118,97 @@ write_core(JsonBuf *jb, const EsError *e)
 	}
 }
 
+static const char *
+meta_get(const EsError *e, const char *key)
+{
+	int			i;
+
+	for (i = 0; i < e->nmeta; i++)
+		if (strcmp(e->meta_key[i], key) == 0)
+			return e->meta_val[i];
+	return NULL;
+}
+
+/* "document_missing_exception" -> "DocumentMissingException" */
+static void
+class_name(JsonBuf *out, const char *type)
+{
+	bool		up = true;
+
+	for (; *type; type++)
+	{
+		if (*type == '_')
+		{
+			up = true;
+			continue;
+		}
+		jb_char(out, up && *type >= 'a' && *type <= 'z' ? (char) (*type - 'a' + 'A') : *type);
+		up = false;
+	}
+}
+
+void
+es_error_java_string(const EsError *e, JsonBuf *out)
+{
+	const char *ix = meta_get(e, "index");
+	const char *uuid = meta_get(e, "index_uuid");
+	const char *shard = meta_get(e, "shard");
+
+	if (strcmp(e->type, "illegal_argument_exception") == 0 ||
+		strcmp(e->type, "illegal_state_exception") == 0)
+	{
+		jb_cstr(out, "java.lang.");
+		class_name(out, e->type);
+		jb_cstr(out, ": ");
+		jb_cstr(out, e->reason);
+		return;
+	}
+	if (ix)
+	{
+		jb_printf(out, "[%s/%s]", ix, uuid ? uuid : "_na_");
+		if (shard)
+			jb_printf(out, "[[%s][%s]]", ix, shard);
+		jb_char(out, ' ');
+	}
+	class_name(out, e->type);
+	jb_char(out, '[');
+	jb_cstr(out, e->reason);
+	jb_char(out, ']');
+	if (e->cause_type[0])
+	{
+		jb_cstr(out, "; nested: ");
+		class_name(out, e->cause_type);
+		jb_char(out, '[');
+		jb_cstr(out, e->cause_reason);
+		jb_cstr(out, "];");
+	}
+}
+
+static void
+write_trace(JsonBuf *jb, const EsError *e)
+{
+	JsonBuf		t;
+
+	jb_init(&t);
+	es_error_java_string(e, &t);
+	jb_cstr(jb, ",\"stack_trace\":");
+	jb_str(jb, t.data ? t.data : "", t.len);
+	jb_free(&t);
+}
+
 void
 es_error_write_object(JsonBuf *jb, const EsError *e)
 {
+	es_error_write_object_trace(jb, e, false);
+}
+
+void
+es_error_write_object_trace(JsonBuf *jb, const EsError *e, bool trace)
+{
 	jb_char(jb, '{');
 	write_core(jb, e);
+	if (trace)
+		write_trace(jb, e);
 	if (e->cause_type[0])
 	{
 		jb_cstr(jb, ",\"caused_by\":{\"type\":");
@@ -140,9 +226,13 @@ es_error_respond(Response *resp, const EsError *e)
 	jb_reset(&resp->body);
 	jb_cstr(&resp->body, "{\"error\":{\"root_cause\":[{");
 	write_core(&resp->body, e);
+	if (resp->error_trace)
+		write_trace(&resp->body, e);
 	jb_cstr(&resp->body, "}],");
 	/* the outer object: same core plus caused_by */
 	write_core(&resp->body, e);
+	if (resp->error_trace)
+		write_trace(&resp->body, e);
 	if (e->cause_type[0])
 	{
 		jb_cstr(&resp->body, ",\"caused_by\":{\"type\":");

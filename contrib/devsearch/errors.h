@@ -12,6 +12,8 @@
 #ifndef DEVSEARCH_ERRORS_H
 #define DEVSEARCH_ERRORS_H
 
+#include <stdbool.h>
+
 #include "jsonbuf.h"
 
 #define ES_ERR_MAX_META 6
@@ -46,8 +48,17 @@ void		es_error_illegal_argument(EsError *e, const char *fmt,...)
 void		es_error_parse(EsError *e, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));	/* 400 parse_exception */
 
-/* the inner error object {"type","reason",<meta>,"caused_by"} (bulk items) */
+/* the inner error object {"type","reason",<meta>,"caused_by"} (bulk items);
+ * with trace, also "stack_trace" (see es_error_java_string) */
 void		es_error_write_object(JsonBuf *jb, const EsError *e);
+void		es_error_write_object_trace(JsonBuf *jb, const EsError *e, bool trace);
+/*
+ * What Throwable.toString() of the Java exception would print, the first
+ * line of a real stack_trace: "[index/uuid][[index][shard]] ClassName[reason]"
+ * for OpenSearch/Elasticsearch exceptions, "java.lang.X: reason" for JDK ones.
+ * devsearch has no stack frames, so stack_trace is this line alone.
+ */
+void		es_error_java_string(const EsError *e, JsonBuf *out);
 /* whole response with the full envelope and status e->status */
 void		es_error_respond(struct Response *resp, const EsError *e);
 /* shorthand: build and respond in one call */

@@ -370,6 +370,7 @@ server_dispatch(Server *srv, const Request *req, Response *resp)
 	if (srv->cfg.flavor == FLAVOR_ELASTICSEARCH)
 		response_add_header(resp, "X-Elastic-Product", "Elasticsearch");
 	resp->head = req->method == HTTP_HEAD;
+	resp->error_trace = req_param_bool(req, "error_trace", false) == 1;
 
 	if (req->body_len > 0 && mk == MEDIA_NONE)
 	{

@@ -1277,6 +1277,13 @@ store_resolve(Store *st, const char *expr, unsigned flags, IndexList *out, EsErr
 		}
 	}
 	free(copy);
+	if (out->n == 0 && !(flags & RESOLVE_ALLOW_NO_INDICES))
+	{
+		/* IndexNameExpressionResolver: nothing left and allow_no_indices=false */
+		es_error_index_not_found(err, expr);
+		index_list_free(out);
+		return -1;
+	}
 	if (out->n > 1)
 		qsort(out->v, (size_t) out->n, sizeof(Index *), cmp_index_name);
 	return 0;
