@@ -727,9 +727,9 @@ parse_request(SearchReq *r, SearchKind kind, const Request *req, EsError *err)
 		}
 		if (!json_is_object(body))
 		{
-			json_decref(body);
 			es_error_set(err, 400, "parsing_exception",
 						 "Expected [START_OBJECT] but found [%s]", token_name(body));
+			json_decref(body);
 			return -1;
 		}
 		rc = parse_body(r, body, kind, err);
