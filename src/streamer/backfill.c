@@ -127,6 +127,7 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch)
 					i;
 		ItemOutcome *out;
 		char	  **errs;
+		long	   *sts;
 		Batch		retry = {0};
 
 		if (atomic_load(&b->stop))
@@ -137,7 +138,8 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch)
 		es_request_sync(&t->ep, "POST", "/_bulk", batch->body.data, batch->body.len, &resp, 0);
 		out = malloc(sizeof(ItemOutcome) * n);
 		errs = malloc(sizeof(char *) * n);
-		es_bulk_outcomes(&resp, n, out, errs);
+		sts = malloc(sizeof(long) * n);
+		es_bulk_outcomes(&resp, n, out, errs, sts);
 		for (i = 0; i < n; i++)
 		{
 			BulkItem   *it = &batch->items[i];
@@ -153,7 +155,7 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch)
 				char	   *doc = nl ? strndup(nl + 1, it->len - (nl - item) - 2) : NULL;
 
 				bulk_item_meta(item, it->len, &id, &v);
-				catalog_dead_letter(claim, t, v, id, "index", errs[i], doc);
+				catalog_dead_letter(claim, t, v, id, "index", sts[i], errs[i], doc);
 				target_set_error(t, "backfilled document %s refused (dead-lettered): %.200s",
 								 id ? id : "?", errs[i] ? errs[i] : "");
 				atomic_fetch_add(&t->c.dead_lettered, 1);
@@ -166,6 +168,7 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch)
 		}
 		free(out);
 		free(errs);
+		free(sts);
 		if (retry.nitems > 0)
 		{
 			atomic_fetch_add(&t->c.retried, retry.nitems);

@@ -536,11 +536,12 @@ catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *to,
 
 void
 catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
-					const char *op, const char *error, const char *document)
+					const char *op, long http_status, const char *error, const char *document)
 {
 	char		id[24],
-				l[32];
-	const char *v[6];
+				l[32],
+				st[16];
+	const char *v[7];
 	Buf			e = {0};
 
 	snprintf(id, sizeof(id), "%" PRId64, t->id);
@@ -559,11 +560,11 @@ catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 	v[3] = op;
 	v[4] = e.data;
 	v[5] = document;
+	snprintf(st, sizeof(st), "%ld", http_status);
+	v[6] = http_status > 0 ? st : NULL;
 	exec_params_void(c,
 					 "INSERT INTO reindex.dead_letter (target_id, lsn, doc_id, op, http_status, error, document)"
-					 " VALUES ($1, $2::pg_lsn, $3, $4,"
-					 "  (SELECT (x->>'status')::int FROM (SELECT $5::jsonb x) s WHERE jsonb_typeof(x->'status') = 'number'),"
-					 "  $5::jsonb, $6)", 6, v);
+					 " VALUES ($1, $2::pg_lsn, $3, $4, $7::int, $5::jsonb, $6)", 7, v);
 	buf_free(&e);
 }
 

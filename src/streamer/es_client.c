@@ -327,7 +327,8 @@ describe_error(json_t *err, long status)
  * items classified; a whole-request failure classifies all items alike.
  */
 int
-es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **errors)
+es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **errors,
+				 long *statuses)
 {
 	json_t	   *root = NULL,
 			   *items;
@@ -351,6 +352,8 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 		for (i = 0; i < nitems; i++)
 		{
 			out[i] = o;
+			if (statuses)
+				statuses[i] = r->http_status;
 			if (errors)
 			{
 				Buf			e = {0};
@@ -387,6 +390,8 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 		}
 		st = (long) json_integer_value(json_object_get(res, "status"));
 		err = json_object_get(res, "error");
+		if (statuses)
+			statuses[i] = st;
 		if (st >= 200 && st < 300)
 			out[i] = OUT_OK;
 		else if (st == 404 && !err)

@@ -188,7 +188,7 @@ item_resolved(Stream *s, uint64_t seq)
 }
 
 static void
-dead_letter_item(Stream *s, const char *item, size_t len, const char *error)
+dead_letter_item(Stream *s, const char *item, size_t len, long status, const char *error)
 {
 	char	   *id = NULL;
 	uint64_t	version = 0;
@@ -200,11 +200,63 @@ dead_letter_item(Stream *s, const char *item, size_t len, const char *error)
 	if (nl && (size_t) (nl - item) + 1 < len)
 		doc = strndup(nl + 1, len - (nl - item) - 2);
 	catalog_dead_letter(main_cat, s->t, version, id, is_delete ? "delete" : "index",
-						error, doc);
+						status, error, doc);
 	target_set_error(s->t, "document %s refused by the cluster (dead-lettered): %.200s",
 					 id ? id : "?", error ? error : "");
 	free(id);
 	free(doc);
+}
+
+/* The id (JSON string with quotes) of an item's action line. */
+static bool
+item_id(const char *item, size_t len, const char **id, size_t *id_len)
+{
+	const char *nl = memchr(item, '\n', len);
+	size_t		alen = nl ? (size_t) (nl - item) : len;
+	const char *p = memmem(item, alen, ",\"_id\":", 7);
+	size_t		e;
+
+	if (!p)
+		return false;
+	p += 7;
+	if (!wire_json_string_end(p, alen - (p - item), &e))
+		return false;
+	*id = p;
+	*id_len = e;
+	return true;
+}
+
+/*
+ * I4 under partial failure: when an item is retried, every later item of the
+ * batch for the same document is retried with it (even if it succeeded), so
+ * the document's events are applied again in stream order.  Re-applying one
+ * is harmless: same version, external_gte.
+ */
+static void
+retry_followers(Batch *b, ItemOutcome *out)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < b->nitems; i++)
+	{
+		const char *id;
+		size_t		id_len;
+
+		if (out[i] != OUT_RETRY ||
+			!item_id(b->body.data + b->items[i].off, b->items[i].len, &id, &id_len))
+			continue;
+		for (j = i + 1; j < b->nitems; j++)
+		{
+			const char *id2;
+			size_t		id2_len;
+
+			if ((out[j] == OUT_OK || out[j] == OUT_STALE) &&
+				item_id(b->body.data + b->items[j].off, b->items[j].len, &id2, &id2_len) &&
+				id2_len == id_len && memcmp(id, id2, id_len) == 0)
+				out[j] = OUT_RETRY;
+		}
+	}
 }
 
 static void
@@ -216,11 +268,13 @@ lane_done(EsRequest *req)
 	int			n = l->sent.nitems;
 	ItemOutcome *out = malloc(sizeof(ItemOutcome) * (n ? n : 1));
 	char	  **errs = malloc(sizeof(char *) * (n ? n : 1));
+	long	   *sts = malloc(sizeof(long) * (n ? n : 1));
 	Batch		retry = {0};
 	int			i;
 
 	l->in_flight = false;
-	es_bulk_outcomes(&req->resp, n, out, errs);
+	es_bulk_outcomes(&req->resp, n, out, errs, sts);
+	retry_followers(&l->sent, out);
 	for (i = 0; i < n; i++)
 	{
 		BulkItem   *it = &l->sent.items[i];
@@ -238,7 +292,7 @@ lane_done(EsRequest *req)
 				break;
 			case OUT_DEAD:
 				atomic_fetch_add(&t->c.dead_lettered, 1);
-				dead_letter_item(s, item, it->len, errs[i]);
+				dead_letter_item(s, item, it->len, sts[i], errs[i]);
 				item_resolved(s, it->seq);
 				break;
 			case OUT_RETRY:
@@ -270,6 +324,7 @@ lane_done(EsRequest *req)
 	}
 	free(out);
 	free(errs);
+	free(sts);
 	advance_confirmed(s);
 }
 
@@ -302,7 +357,7 @@ dbq_done(EsRequest *req)
 				 st, req->resp.body.data ? req->resp.body.data : "");
 		atomic_fetch_add(&s->t->c.dead_lettered, 1);
 		catalog_dead_letter(main_cat, s->t, txn_get(s, s->barrier_seq)->end_lsn, NULL,
-							"truncate", err, NULL);
+							"truncate", st, err, NULL);
 		target_set_error(s->t, "%s", err);
 		item_resolved(s, s->barrier_seq);
 		s->barrier = false;

@@ -188,7 +188,7 @@ int			es_poll(int *fds, short *events, int nfds, int timeout_ms);
 int			es_inflight(void);
 bool		es_retryable_status(long status);
 int			es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out,
-							 char **errors);
+							 char **errors, long *statuses);
 uint64_t	backoff_ms(int attempt);
 void		es_global_cleanup(void);
 
@@ -263,7 +263,8 @@ void		catalog_set_target_state(PGconn *c, Target *t, const char *state);
 bool		catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *to,
 								  const char *error);
 void		catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
-								const char *op, const char *error, const char *document);
+								const char *op, long http_status, const char *error,
+								const char *document);
 char	   *catalog_document_by_key(PGconn *c, Target *t, uint64_t xid, const char *key,
 									size_t key_len, bool *failed);
 uint64_t	catalog_current_wal_lsn(PGconn *c);
