@@ -16,6 +16,7 @@
  *    refresh that made it visible; otherwise it is a version conflict.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1114,22 +1115,67 @@ key_needed(const NeedPaths *np, const char *k, size_t klen)
 	return false;
 }
 
+/* a JSON scalar or container from a validated slice, without the parser for
+ * the common scalar forms; NULL when it does not parse */
 static json_t *
-load_source(const Blob *b, const NeedPaths *np, JsonBuf *key)
+load_value(const char *v, size_t n)
+{
+	if (n >= 2 && v[0] == '"' && memchr(v + 1, '\\', n - 2) == NULL)
+		return json_stringn(v + 1, n - 2);
+	if (n > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) && n < 40)
+	{
+		char		buf[40],
+				   *end;
+
+		memcpy(buf, v, n);
+		buf[n] = '\0';
+		if (strpbrk(buf, ".eE") == NULL)
+		{
+			long long	i;
+
+			errno = 0;
+			i = strtoll(buf, &end, 10);
+			if (errno == 0 && *end == '\0')
+				return json_integer(i);
+			return NULL;
+		}
+		else
+		{
+			double		d = strtod(buf, &end);
+
+			if (*end == '\0' && isfinite(d))
+				return json_real(d);
+			return NULL;
+		}
+	}
+	if (n == 4 && memcmp(v, "true", 4) == 0)
+		return json_true();
+	if (n == 5 && memcmp(v, "false", 5) == 0)
+		return json_false();
+	if (n == 4 && memcmp(v, "null", 4) == 0)
+		return json_null();
+	return json_loadb(v, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+}
+
+/*
+ * Returns a new reference: either scratch (cleared and refilled with the
+ * needed members) or a fully parsed document.
+ */
+static json_t *
+load_source(const Blob *b, const NeedPaths *np, JsonBuf *key, json_t *scratch)
 {
 	const char *p = b->data,
 			   *end = b->data + b->len;
-	json_t	   *obj;
 
-	if (np->all)
+	if (np->all || scratch == NULL)
 		return json_loadb(b->data, b->len, JSON_ALLOW_NUL, NULL);
-	obj = json_object();
+	json_object_clear(scratch);
 	p = jscan_skip_ws(p, end);
 	if (p >= end || *p != '{')
 		goto full;
 	p = jscan_skip_ws(p + 1, end);
 	if (p < end && *p == '}')
-		return obj;
+		return json_incref(scratch);
 	while (p < end)
 	{
 		const char *vstart,
@@ -1148,17 +1194,11 @@ load_source(const Blob *b, const NeedPaths *np, JsonBuf *key)
 			goto full;
 		if (key_needed(np, key->data ? key->data : "", key->len))
 		{
-			json_t	   *v = json_loadb(vstart, (size_t) (vend - vstart),
-									   JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-			char	   *k;
+			json_t	   *v = load_value(vstart, (size_t) (vend - vstart));
 
 			if (v == NULL)
 				goto full;
-			k = strndup(key->data ? key->data : "", key->len);
-			if (k == NULL)
-				abort();
-			json_object_set_new(obj, k, v);
-			free(k);
+			json_object_setn_new(scratch, key->data ? key->data : "", key->len, v);
 		}
 		p = jscan_skip_ws(vend, end);
 		if (p < end && *p == ',')
@@ -1167,11 +1207,11 @@ load_source(const Blob *b, const NeedPaths *np, JsonBuf *key)
 			continue;
 		}
 		if (p < end && *p == '}')
-			return obj;
+			return json_incref(scratch);
 		goto full;
 	}
 full:
-	json_decref(obj);
+	json_object_clear(scratch);
 	return json_loadb(b->data, b->len, JSON_ALLOW_NUL, NULL);
 }
 
@@ -1196,6 +1236,7 @@ typedef struct Scan
 	SortVal    *after;
 	NeedPaths	need;
 	JsonBuf		key;
+	json_t	   *scratch;		/* reused partial _source object */
 } Scan;
 
 static void
@@ -1266,7 +1307,9 @@ scan_doc(void *arg, Index *ix, Doc *d)
 
 	if (s->need_src)
 	{
-		src = load_source(d->vis, &s->need, &s->key);
+		if (s->scratch == NULL)
+			s->scratch = json_object();
+		src = load_source(d->vis, &s->need, &s->key, s->scratch);
 		if (src == NULL)
 			return true;
 	}
@@ -1400,6 +1443,8 @@ scan_free(Scan *s)
 	free(s->hits);
 	free(s->need.v);
 	jb_free(&s->key);
+	if (s->scratch)
+		json_decref(s->scratch);
 	memset(s, 0, sizeof(*s));
 }
 
