@@ -2,8 +2,10 @@
  * search.c — _search, _count and _delete_by_query (devsearch).
  *
  * Owns: search_handle(): request parsing (body and URL parameters), index
- * resolution, the scan over refreshed documents, sorting, search_after,
- * _source filtering and the response bodies of the three endpoints.
+ * resolution, the scan over refreshed documents (partial _source parsing),
+ * paging and the response bodies of the three endpoints.  Sorting and
+ * search_after live in searchsort.c, the query DSL in query.c, _source
+ * filtering in sourcefilter.c.
  *
  * Invariants:
  *  - Only the refreshed view (Doc.vis) is read: searches see what a real
@@ -25,50 +27,12 @@
 #include "jsonscan.h"
 #include "query.h"
 #include "search.h"
+#include "searchsort.h"
 #include "sourcefilter.h"
 
 #define DEFAULT_MAX_RESULT_WINDOW 10000
 #define DEFAULT_TRACK_TOTAL 10000
 #define DBQ_SCROLL_SIZE 1000
-
-typedef enum SortWhat
-{
-	SF_SCORE,
-	SF_DOC,
-	SF_ID,
-	SF_FIELD
-} SortWhat;
-
-typedef struct SortField
-{
-	SortWhat	what;
-	char	   *field;
-	bool		desc;
-	int			missing;		/* 0 _last, 1 _first, 2 missing_value */
-	json_t	   *missing_value;
-	bool		unmapped_ok;	/* unmapped_type given */
-	bool		numeric;		/* some value was numeric (for missing) */
-	bool		seen;			/* mapped or valued in a searched index */
-} SortField;
-
-typedef struct SortVal
-{
-	int			kind;			/* 0 missing, 1 number, 2 string */
-	bool		is_int;
-	int64_t		i;
-	double		num;
-	char	   *str;
-	bool		borrowed;		/* str points into a Doc: not freed */
-} SortVal;
-
-typedef struct Hit
-{
-	Index	   *ix;
-	Doc		   *d;
-	int			ixno;
-	double		score;
-	SortVal    *keys;
-} Hit;
 
 typedef struct SearchReq
 {
@@ -97,65 +61,14 @@ typedef struct SearchReq
  * Small helpers
  * ------------------------------------------------------------------------ */
 
-static char *
-sstrdup(const char *s)
-{
-	char	   *p = strdup(s);
-
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-static void
-add_str(char ***arr, int *n, const char *s, size_t len)
-{
-	*arr = realloc(*arr, sizeof(char *) * ((size_t) *n + 1));
-	if (*arr == NULL)
-		abort();
-	(*arr)[*n] = strndup(s, len);
-	if ((*arr)[*n] == NULL)
-		abort();
-	(*n)++;
-}
-
 /* split "a,b,c" into arr (appending) */
-static void
-add_csv(char ***arr, int *n, const char *s)
-{
-	while (*s)
-	{
-		const char *c = strchr(s, ',');
-		size_t		len = c ? (size_t) (c - s) : strlen(s);
-
-		if (len > 0)
-			add_str(arr, n, s, len);
-		s += len;
-		if (*s == ',')
-			s++;
-	}
-}
-
-static void
-free_strs(char **a, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(a[i]);
-	free(a);
-}
 
 static void
 search_req_free(SearchReq *r)
 {
 	query_free(r->query);
 	query_free(r->post_filter);
-	for (int i = 0; i < r->nsort; i++)
-	{
-		free(r->sort[i].field);
-		if (r->sort[i].missing_value)
-			json_decref(r->sort[i].missing_value);
-	}
-	free(r->sort);
+	sort_fields_free(r->sort, r->nsort);
 	if (r->search_after)
 		json_decref(r->search_after);
 	if (r->source_json)
@@ -340,156 +253,6 @@ bool_param(const Request *req, const char *name, bool dflt, bool *out, EsError *
 }
 
 static int
-parse_sort_entry(SearchReq *r, const char *name, json_t *opts, EsError *err)
-{
-	SortField  *sf;
-
-	r->sort = realloc(r->sort, sizeof(SortField) * ((size_t) r->nsort + 1));
-	if (r->sort == NULL)
-		abort();
-	sf = &r->sort[r->nsort++];
-	memset(sf, 0, sizeof(*sf));
-	sf->field = sstrdup(name);
-	if (strcmp(name, "_score") == 0)
-	{
-		sf->what = SF_SCORE;
-		sf->desc = true;
-	}
-	else if (strcmp(name, "_doc") == 0)
-		sf->what = SF_DOC;
-	else if (strcmp(name, "_id") == 0)
-		sf->what = SF_ID;
-	else
-		sf->what = SF_FIELD;
-	if (opts == NULL)
-		return 0;
-	if (json_is_string(opts))
-	{
-		const char *o = json_string_value(opts);
-
-		if (strcmp(o, "asc") == 0 || strcmp(o, "ASC") == 0)
-			sf->desc = false;
-		else if (strcmp(o, "desc") == 0 || strcmp(o, "DESC") == 0)
-			sf->desc = true;
-		else
-		{
-			es_error_illegal_argument(err, "Unknown SortOrder [%s]", o);
-			return -1;
-		}
-		return 0;
-	}
-	if (!json_is_object(opts))
-	{
-		es_error_set(err, 400, "parsing_exception",
-					 "[%s] failed to parse field [sort]", name);
-		return -1;
-	}
-	{
-		const char *k;
-		json_t	   *v;
-
-		json_object_foreach(opts, k, v)
-		{
-			if (strcmp(k, "order") == 0 && json_is_string(v))
-			{
-				const char *o = json_string_value(v);
-
-				if (strcasecmp(o, "asc") == 0)
-					sf->desc = false;
-				else if (strcasecmp(o, "desc") == 0)
-					sf->desc = true;
-				else
-				{
-					es_error_illegal_argument(err, "Unknown SortOrder [%s]", o);
-					return -1;
-				}
-			}
-			else if (strcmp(k, "missing") == 0)
-			{
-				if (json_is_string(v) && strcmp(json_string_value(v), "_last") == 0)
-					sf->missing = 0;
-				else if (json_is_string(v) && strcmp(json_string_value(v), "_first") == 0)
-					sf->missing = 1;
-				else if (json_is_string(v) || json_is_number(v))
-				{
-					sf->missing = 2;
-					sf->missing_value = json_incref(v);
-				}
-			}
-			else if (strcmp(k, "unmapped_type") == 0)
-				sf->unmapped_ok = true;
-			else if (strcmp(k, "mode") == 0 || strcmp(k, "numeric_type") == 0 ||
-					 strcmp(k, "format") == 0)
-				continue;
-			else
-			{
-				es_error_set(err, 400, "parsing_exception",
-							 "[field_sort] unknown field [%s]", k);
-				return -1;
-			}
-		}
-	}
-	return 0;
-}
-
-static int
-parse_sort_json(SearchReq *r, json_t *s, EsError *err)
-{
-	if (json_is_array(s))
-	{
-		size_t		i;
-		json_t	   *e;
-
-		json_array_foreach(s, i, e)
-			if (parse_sort_json(r, e, err) < 0)
-			return -1;
-		return 0;
-	}
-	if (json_is_string(s))
-		return parse_sort_entry(r, json_string_value(s), NULL, err);
-	if (json_is_object(s) && json_object_size(s) >= 1)
-	{
-		const char *k;
-		json_t	   *v;
-
-		json_object_foreach(s, k, v)
-			if (parse_sort_entry(r, k, v, err) < 0)
-			return -1;
-		return 0;
-	}
-	es_error_set(err, 400, "parsing_exception", "malformed sort format, "
-				 "within the sort array, an object, or an actual string are allowed");
-	return -1;
-}
-
-static int
-parse_sort_param(SearchReq *r, const char *s, EsError *err)
-{
-	char	  **parts = NULL;
-	int			n = 0,
-				rc = 0;
-
-	add_csv(&parts, &n, s);
-	for (int i = 0; i < n && rc == 0; i++)
-	{
-		char	   *colon = strrchr(parts[i], ':');
-		json_t	   *o = NULL;
-
-		if (colon)
-		{
-			*colon = '\0';
-			o = json_string(colon + 1);
-		}
-		rc = parse_sort_entry(r, parts[i], o, err);
-		if (o)
-			json_decref(o);
-	}
-	free_strs(parts, n);
-	return rc;
-}
-
-/* checks the shape of a body "_source"; sourcefilter.c interprets it */
-static int
 check_source_json(json_t *v, EsError *err)
 {
 	size_t		i;
@@ -624,7 +387,7 @@ parse_body(SearchReq *r, json_t *body, SearchKind kind, EsError *err)
 		}
 		else if (strcmp(k, "sort") == 0)
 		{
-			if (parse_sort_json(r, v, err) < 0)
+			if (sort_parse_json(&r->sort, &r->nsort, v, err) < 0)
 				return -1;
 		}
 		else if (strcmp(k, "_source") == 0)
@@ -801,7 +564,7 @@ parse_request(SearchReq *r, SearchKind kind, const Request *req, EsError *err)
 		es_error_illegal_argument(err, "Failed to parse int parameter [size] with value [%s]", p);
 		return -1;
 	}
-	if ((p = req_param(req, "sort")) != NULL && parse_sort_param(r, p, err) < 0)
+	if ((p = req_param(req, "sort")) != NULL && sort_parse_param(&r->sort, &r->nsort, p, err) < 0)
 		return -1;
 	if (req_param(req, "_source") || req_param(req, "_source_includes") ||
 		req_param(req, "_source_excludes") || req_param(req, "_source_include") ||
@@ -883,207 +646,6 @@ parse_request(SearchReq *r, SearchKind kind, const Request *req, EsError *err)
 		}
 	}
 	return 0;
-}
-
-/* ------------------------------------------------------------------------
- * Sorting
- * ------------------------------------------------------------------------ */
-
-static const char text_sort_reason[] =
-"Text fields are not optimised for operations that require per-document "
-"field data like aggregations and sorting, so these operations are disabled "
-"by default. Please use a keyword field instead. Alternatively, set "
-"fielddata=true on [%s] in order to load field data by uninverting the "
-"inverted index. Note that this can use significant memory.";
-
-static void
-sortval_from_json(SortVal *sv, json_t *v)
-{
-	memset(sv, 0, sizeof(*sv));
-	if (json_is_integer(v))
-	{
-		sv->kind = 1;
-		sv->is_int = true;
-		sv->i = json_integer_value(v);
-		sv->num = (double) sv->i;
-	}
-	else if (json_is_real(v))
-	{
-		sv->kind = 1;
-		sv->num = json_real_value(v);
-	}
-	else if (json_is_string(v))
-	{
-		sv->kind = 2;
-		sv->str = sstrdup(json_string_value(v));
-	}
-	else if (json_is_boolean(v))
-	{
-		sv->kind = 1;
-		sv->is_int = true;
-		sv->i = json_is_true(v);
-		sv->num = (double) sv->i;
-	}
-}
-
-static int
-sortval_cmp(const SortVal *a, const SortVal *b)
-{
-	if (a->kind != b->kind)
-		return a->kind < b->kind ? -1 : 1;
-	if (a->kind == 1)
-		return a->num < b->num ? -1 : a->num > b->num ? 1 : 0;
-	if (a->kind == 2)
-		return strcmp(a->str, b->str);
-	return 0;
-}
-
-/*
- * Extract the key of a field for one hit.  Returns 0, or -1 with *errfield
- * set when the field is text (no field data).
- */
-static int
-field_key(SortField *sf, const Index *ix, json_t *src, SortVal *out, bool *text_err)
-{
-	char	   *src_path;
-	FieldKind	kind = field_kind(ix, sf->field, &src_path);
-	FieldVals	fv = {0};
-	SortVal		best = {0};
-	int			i;
-
-	*text_err = false;
-	if (kind != FK_DYNAMIC && kind != FK_DYNAMIC_KEYWORD)
-		sf->seen = true;
-	if (kind == FK_NUMERIC)
-		sf->numeric = true;
-	if (kind == FK_TEXT)
-	{
-		free(src_path);
-		*text_err = true;
-		return -1;
-	}
-	field_values(src, src_path, &fv);
-	for (i = 0; i < fv.n; i++)
-	{
-		SortVal		cur;
-		json_t	   *leaf = fv.v[i];
-
-		if (json_is_object(leaf))
-			continue;
-		if (kind == FK_DYNAMIC_KEYWORD && !json_is_string(leaf))
-			continue;
-		if (kind == FK_DYNAMIC && json_is_string(leaf))
-		{
-			*text_err = true;
-			break;
-		}
-		sf->seen = true;
-		if (kind == FK_KEYWORD && !json_is_string(leaf))
-		{
-			char		b[64];
-			json_t	   *s;
-
-			if (json_is_integer(leaf))
-				snprintf(b, sizeof(b), "%lld", (long long) json_integer_value(leaf));
-			else if (json_is_boolean(leaf))
-				snprintf(b, sizeof(b), "%s", json_is_true(leaf) ? "true" : "false");
-			else
-				snprintf(b, sizeof(b), "%.17g", json_number_value(leaf));
-			s = json_string(b);
-			sortval_from_json(&cur, s);
-			json_decref(s);
-		}
-		else if (kind == FK_NUMERIC && json_is_string(leaf))
-		{
-			char	   *end;
-			double		d = strtod(json_string_value(leaf), &end);
-
-			memset(&cur, 0, sizeof(cur));
-			if (*end != '\0')
-				continue;
-			cur.kind = 1;
-			cur.num = d;
-		}
-		else
-			sortval_from_json(&cur, leaf);
-		if (cur.kind == 1)
-			sf->numeric = true;
-		if (best.kind == 0 || (sf->desc ? sortval_cmp(&cur, &best) > 0
-							   : sortval_cmp(&cur, &best) < 0))
-		{
-			free(best.str);
-			best = cur;
-		}
-		else
-			free(cur.str);
-	}
-	field_values_free(&fv);
-	free(src_path);
-	if (*text_err)
-	{
-		free(best.str);
-		return -1;
-	}
-	if (best.kind == 0 && sf->missing == 2)
-		sortval_from_json(&best, sf->missing_value);
-	*out = best;
-	return 0;
-}
-
-static const SortField *cmp_sort;
-static int	cmp_nsort;
-
-static int
-hit_cmp_keys(const Hit *a, const Hit *b)
-{
-	for (int i = 0; i < cmp_nsort; i++)
-	{
-		const SortField *sf = &cmp_sort[i];
-		const SortVal *x = &a->keys[i],
-				   *y = &b->keys[i];
-		int			c;
-
-		if (sf->what == SF_FIELD && (x->kind == 0 || y->kind == 0))
-		{
-			if (x->kind == y->kind)
-				continue;
-			/* missing: _last by default, whatever the order */
-			c = x->kind == 0 ? 1 : -1;
-			return sf->missing == 1 ? -c : c;
-		}
-		c = sortval_cmp(x, y);
-		if (c != 0)
-			return sf->desc ? -c : c;
-	}
-	return 0;
-}
-
-static int
-hit_cmp(const void *pa, const void *pb)
-{
-	const Hit  *a = pa,
-			   *b = pb;
-	int			c;
-
-	if (cmp_nsort > 0)
-		c = hit_cmp_keys(a, b);
-	else
-		c = a->score < b->score ? 1 : a->score > b->score ? -1 : 0;
-	if (c != 0)
-		return c;
-	if (a->ixno != b->ixno)
-		return a->ixno < b->ixno ? -1 : 1;
-	return a->d->pos < b->d->pos ? -1 : a->d->pos > b->d->pos ? 1 : 0;
-}
-
-/* is the hit strictly after the search_after key? */
-static bool
-after_key(const Hit *h, const SortVal *after)
-{
-	Hit			probe = *h;
-
-	probe.keys = (SortVal *) after;
-	return hit_cmp_keys(h, &probe) > 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -1239,61 +801,6 @@ typedef struct Scan
 	json_t	   *scratch;		/* reused partial _source object */
 } Scan;
 
-static void
-free_keys(SortVal *k, int n)
-{
-	if (k == NULL)
-		return;
-	for (int i = 0; i < n; i++)
-		if (!k[i].borrowed)
-			free(k[i].str);
-	free(k);
-}
-
-/*
- * A max-heap on hit_cmp order: hits[0] is the worst of the best topk hits
- * seen so far, so a page of from+size hits costs O(n log k), not a full sort.
- */
-static void
-heap_sift_up(Hit *h, size_t i)
-{
-	while (i > 0)
-	{
-		size_t		parent = (i - 1) / 2;
-		Hit			tmp;
-
-		if (hit_cmp(&h[i], &h[parent]) <= 0)
-			break;
-		tmp = h[i];
-		h[i] = h[parent];
-		h[parent] = tmp;
-		i = parent;
-	}
-}
-
-static void
-heap_sift_down(Hit *h, size_t n, size_t i)
-{
-	for (;;)
-	{
-		size_t		l = 2 * i + 1,
-					r = l + 1,
-					m = i;
-		Hit			tmp;
-
-		if (l < n && hit_cmp(&h[l], &h[m]) > 0)
-			m = l;
-		if (r < n && hit_cmp(&h[r], &h[m]) > 0)
-			m = r;
-		if (m == i)
-			return;
-		tmp = h[i];
-		h[i] = h[m];
-		h[m] = tmp;
-		i = m;
-	}
-}
-
 static bool
 scan_doc(void *arg, Index *ix, Doc *d)
 {
@@ -1352,11 +859,11 @@ scan_doc(void *arg, Index *ix, Doc *d)
 					h.keys[i].borrowed = true;
 					break;
 				case SF_FIELD:
-					if (field_key(sf, ix, src, &h.keys[i], &s->text_err) < 0)
+					if (sort_field_key(sf, ix, src, &h.keys[i], &s->text_err) < 0)
 					{
 						s->text_err_field = sf->field;
 						s->err_ix = ix;
-						free_keys(h.keys, r->nsort);
+						sort_keys_free(h.keys, r->nsort);
 						if (src)
 							json_decref(src);
 						return false;
@@ -1369,24 +876,24 @@ scan_doc(void *arg, Index *ix, Doc *d)
 	s->total++;
 	if (score > s->max_score)
 		s->max_score = score;
-	if (s->keep && s->after && !after_key(&h, s->after))
+	if (s->keep && s->after && !hit_after(&h, s->after))
 	{
-		free_keys(h.keys, r->nsort);
+		sort_keys_free(h.keys, r->nsort);
 		goto out;
 	}
 	if (s->keep && s->drop_all)
-		free_keys(h.keys, r->nsort);
+		sort_keys_free(h.keys, r->nsort);
 	else if (s->keep && s->topk > 0 && s->nhits == s->topk)
 	{
 		/* the heap is full: replace its worst hit if this one is better */
 		if (hit_cmp(&h, &s->hits[0]) < 0)
 		{
-			free_keys(s->hits[0].keys, r->nsort);
+			sort_keys_free(s->hits[0].keys, r->nsort);
 			s->hits[0] = h;
 			heap_sift_down(s->hits, s->nhits, 0);
 		}
 		else
-			free_keys(h.keys, r->nsort);
+			sort_keys_free(h.keys, r->nsort);
 	}
 	else if (s->keep)
 	{
@@ -1439,7 +946,7 @@ static void
 scan_free(Scan *s)
 {
 	for (size_t i = 0; i < s->nhits; i++)
-		free_keys(s->hits[i].keys, s->r->nsort);
+		sort_keys_free(s->hits[i].keys, s->r->nsort);
 	free(s->hits);
 	free(s->need.v);
 	jb_free(&s->key);
@@ -1460,30 +967,6 @@ write_shards(JsonBuf *jb, const IndexList *l)
 	jb_cstr(jb, ",\"successful\":");
 	jb_i64(jb, shards);
 	jb_cstr(jb, ",\"skipped\":0,\"failed\":0}");
-}
-
-static void
-write_sort_value(JsonBuf *jb, const SortField *sf, const SortVal *v, const Hit *h)
-{
-	if (sf->what == SF_DOC)
-	{
-		jb_i64(jb, h->d->pos);
-		return;
-	}
-	if (v->kind == 1)
-	{
-		if (v->is_int)
-			jb_i64(jb, v->i);
-		else
-			jb_double(jb, v->num);
-	}
-	else if (v->kind == 2)
-		jb_qcstr(jb, v->str);
-	else if (sf->numeric)
-		jb_cstr(jb, (sf->missing == 1) == sf->desc ? "9223372036854775807"
-				: "-9223372036854775808");
-	else
-		jb_cstr(jb, "null");
 }
 
 static void
@@ -1598,8 +1081,7 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.keep = true;
-	cmp_sort = r->sort;
-	cmp_nsort = r->nsort;
+	sort_set_order(r->sort, r->nsort);
 	if (r->search_after)
 	{
 		after = calloc((size_t) r->nsort, sizeof(SortVal));
@@ -1645,7 +1127,7 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	{
 		char		reason[1024];
 
-		snprintf(reason, sizeof(reason), text_sort_reason, s.text_err_field);
+		sort_text_field_reason(reason, sizeof(reason), s.text_err_field);
 		respond_phase_error(resp, 400, "illegal_argument_exception", reason, s.err_ix);
 		goto done;
 	}
@@ -1705,7 +1187,7 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	response_json(resp, 200);
 done:
 	scan_free(&s);
-	free_keys(after, r->nsort);
+	sort_keys_free(after, r->nsort);
 }
 
 static void
