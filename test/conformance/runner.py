@@ -28,6 +28,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -833,6 +834,8 @@ class Server:
             raise SystemExit("server did not print its listen line; got %r" % line)
         self.url = m.group(1).rstrip("/")
         self.client = Client(self.url, self.timeout)
+        # keep reading what the server prints so a full pipe never blocks it
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
 
     def alive(self):
         return self.proc is None or self.proc.poll() is None

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 
 import pytest
 
@@ -73,6 +74,8 @@ class Server:
         host, port = line[len(prefix):].strip().rstrip("/").split(":")
         self.host, self.port = host, int(port)
         self.conn = None
+        # keep reading what the server prints so a full pipe never blocks it
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
 
     def request(self, method, target, body=None, ctype=None):
         """Send one request on a keep-alive connection; (status, headers, body)."""
