@@ -219,9 +219,14 @@ handler(void *cls, struct MHD_Connection *con, const char *url, const char *meth
 		const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND,
 													 MHD_HTTP_HEADER_CONTENT_LENGTH);
 
+		long long	n = cl ? strtoll(cl, NULL, 10) : 0;
+
 		c->started = true;
-		if (cl && strtoll(cl, NULL, 10) > srv->cfg.max_content_length)
+		if (n > srv->cfg.max_content_length)
 			return queue_empty(con, 413);
+		/* one allocation for the whole body: no regrowth copies */
+		if (n > 0)
+			jb_reserve(&c->body, (size_t) n + 1);
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0)
@@ -372,6 +377,8 @@ http_start(Server *srv, const char *host, int port)
 							MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, h,
 							MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
 							MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 0,
+							/* bigger read buffer: fewer, larger upload chunks */
+							MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (1024 * 1024),
 							MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
 							MHD_OPTION_END);
 	if (h->d == NULL)

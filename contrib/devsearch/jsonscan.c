@@ -65,8 +65,14 @@ scan_string(Scan *s, const char *p, JsonBuf *out)
 
 	while (q < e)
 	{
-		unsigned char c = *q;
+		unsigned char c;
 
+		/* fast path: plain ASCII bytes other than '"' and '\\' */
+		while (q < e && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+			q++;
+		if (q >= e)
+			break;
+		c = *q;
 		if (c == '"')
 		{
 			if (out)

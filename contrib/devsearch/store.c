@@ -540,53 +540,102 @@ hash_id(const char *s, size_t n)
 	return h;
 }
 
+typedef struct HtSlot
+{
+	uint32_t	pos1;			/* Index.docs position + 1; 0 = empty */
+	uint32_t	hash;			/* low 32 bits of hash_id(); slot = hash & mask */
+} HtSlot;
+
+static inline uint32_t
+id_hash(const char *s, size_t n)
+{
+	return (uint32_t) hash_id(s, n);
+}
+
+/*
+ * Grow or rebuild the table.  Entries are moved from the old table using the
+ * stored hashes (no Doc is touched); with from_docs (after compaction moved
+ * positions) it is rebuilt from Index.docs.
+ */
+static void
+ht_rebuild_ex(Index *ix, uint32_t cap, bool from_docs)
+{
+	HtSlot	   *old = ix->ht;
+	uint32_t	oldcap = ix->ht_cap;
+	uint32_t	mask = cap - 1;
+	uint32_t	i;
+
+	ix->ht_epoch++;
+	ix->ht = xmalloc(sizeof(HtSlot) * cap);
+	memset(ix->ht, 0, sizeof(HtSlot) * cap);
+	ix->ht_cap = cap;
+	ix->ht_used = 0;
+	if (from_docs || old == NULL)
+	{
+		for (i = 0; i < ix->ndocs; i++)
+		{
+			Doc		   *d = ix->docs[i];
+			uint32_t	slot;
+
+			if (d == NULL)
+				continue;
+			slot = d->hash & mask;
+			while (ix->ht[slot].pos1)
+				slot = (slot + 1) & mask;
+			ix->ht[slot].pos1 = i + 1;
+			ix->ht[slot].hash = d->hash;
+			ix->ht_used++;
+		}
+	}
+	else
+	{
+		for (i = 0; i < oldcap; i++)
+		{
+			uint32_t	slot;
+
+			if (old[i].pos1 == 0)
+				continue;
+			slot = old[i].hash & mask;
+			while (ix->ht[slot].pos1)
+				slot = (slot + 1) & mask;
+			ix->ht[slot] = old[i];
+			ix->ht_used++;
+		}
+	}
+	free(old);
+}
+
 static void
 ht_rebuild(Index *ix, uint32_t cap)
 {
-	uint32_t	i;
-
-	free(ix->ht);
-	ix->ht = xmalloc(sizeof(uint32_t) * cap);
-	memset(ix->ht, 0, sizeof(uint32_t) * cap);
-	ix->ht_cap = cap;
-	ix->ht_used = 0;
-	for (i = 0; i < ix->ndocs; i++)
-	{
-		Doc		   *d = ix->docs[i];
-		uint32_t	slot;
-
-		if (d == NULL)
-			continue;
-		slot = (uint32_t) hash_id(d->id, d->id_len) & (cap - 1);
-		while (ix->ht[slot])
-			slot = (slot + 1) & (cap - 1);
-		ix->ht[slot] = i + 1;
-		ix->ht_used++;
-	}
+	ht_rebuild_ex(ix, cap, false);
 }
 
 /* slot holding id, or the empty slot where it would go */
 static uint32_t
-ht_find_slot(Index *ix, const char *id, size_t n, bool *found)
+ht_find_slot(Index *ix, const char *id, size_t n, uint32_t h, bool *found)
 {
 	uint32_t	mask = ix->ht_cap - 1;
-	uint32_t	slot = (uint32_t) hash_id(id, n) & mask;
+	uint32_t	slot = h & mask;
 
 	for (;;)
 	{
-		uint32_t	v = ix->ht[slot];
-		Doc		   *d;
+		const HtSlot *e = &ix->ht[slot];
 
-		if (v == 0)
+		if (e->pos1 == 0)
 		{
 			*found = false;
 			return slot;
 		}
-		d = ix->docs[v - 1];
-		if (d->id_len == n && memcmp(d->id, id, n) == 0)
+		if (e->hash == h)
 		{
-			*found = true;
-			return slot;
+			Doc		   *d = ix->docs[e->pos1 - 1];
+
+			if (d->id_len == n && memcmp(d->id, id, n) == 0)
+			{
+				*found = true;
+				return slot;
+			}
 		}
 		slot = (slot + 1) & mask;
 	}
@@ -596,12 +645,24 @@ Doc *
 index_lookup(Index *ix, const char *id, size_t id_len)
 {
 	bool		found;
-	uint32_t	slot;
+	uint32_t	slot,
+				h;
 
 	if (ix->ht_cap == 0)
 		return NULL;
-	slot = ht_find_slot(ix, id, id_len, &found);
-	return found ? ix->docs[ix->ht[slot] - 1] : NULL;
+	h = id_hash(id, id_len);
+	slot = ht_find_slot(ix, id, id_len, h, &found);
+	if (found)
+		return ix->docs[ix->ht[slot].pos1 - 1];
+	if (id_len > 0 && id_len <= sizeof(ix->miss_id))
+	{
+		ix->miss_epoch = ix->ht_epoch;
+		ix->miss_slot = slot;
+		ix->miss_hash = h;
+		ix->miss_len = (uint32_t) id_len;
+		memcpy(ix->miss_id, id, id_len);
+	}
+	return NULL;
 }
 
 static bool
@@ -643,14 +704,27 @@ Doc *
 index_upsert_slot(Index *ix, const char *id, size_t id_len)
 {
 	bool		found;
-	uint32_t	slot;
+	uint32_t	slot,
+				h;
 	Doc		   *d;
 
 	if (ix->ht_cap == 0 || (ix->ht_used + 1) * 4 > ix->ht_cap * 3)
 		ht_rebuild(ix, ix->ht_cap ? ix->ht_cap * 2 : 1024);
-	slot = ht_find_slot(ix, id, id_len, &found);
-	if (found)
-		return ix->docs[ix->ht[slot] - 1];
+	if (ix->miss_epoch == ix->ht_epoch && ix->miss_len == id_len && ix->ht_cap > 0 &&
+		memcmp(ix->miss_id, id, id_len) == 0)
+	{
+		/* index_lookup just missed this id: reuse its empty slot */
+		h = ix->miss_hash;
+		slot = ix->miss_slot;
+	}
+	else
+	{
+		h = id_hash(id, id_len);
+		slot = ht_find_slot(ix, id, id_len, h, &found);
+		if (found)
+			return ix->docs[ix->ht[slot].pos1 - 1];
+	}
+	ix->ht_epoch++;
 	d = xmalloc(sizeof(Doc) + id_len + 1);
 	memset(d, 0, sizeof(Doc));
 	d->id_len = (uint32_t) id_len;
@@ -666,7 +740,9 @@ index_upsert_slot(Index *ix, const char *id, size_t id_len)
 	}
 	d->pos = ix->ndocs;
 	ix->docs[ix->ndocs++] = d;
-	ix->ht[slot] = d->pos + 1;
+	d->hash = h;
+	ix->ht[slot].pos1 = d->pos + 1;
+	ix->ht[slot].hash = h;
 	ix->ht_used++;
 	return d;
 }
@@ -718,35 +794,34 @@ static void
 index_remove_record(Index *ix, Doc *d)
 {
 	bool		found;
-	uint32_t	slot = ht_find_slot(ix, d->id, d->id_len, &found);
+	uint32_t	slot = ht_find_slot(ix, d->id, d->id_len, d->hash, &found);
 	uint32_t	mask = ix->ht_cap - 1;
 	uint32_t	hole,
 				j;
 
 	if (!found)
 		return;
+	ix->ht_epoch++;
 	/* backward-shift deletion */
 	hole = slot;
-	ix->ht[hole] = 0;
+	ix->ht[hole].pos1 = 0;
 	j = hole;
 	for (;;)
 	{
-		uint32_t	v,
-					home;
-		Doc		   *o;
+		HtSlot		v;
+		uint32_t	home;
 
 		j = (j + 1) & mask;
 		v = ix->ht[j];
-		if (v == 0)
+		if (v.pos1 == 0)
 			break;
-		o = ix->docs[v - 1];
-		home = (uint32_t) hash_id(o->id, o->id_len) & mask;
+		home = v.hash & mask;
 		/* can o move to hole?  only if home is not in (hole, j] cyclically */
 		if ((j > hole && (home <= hole || home > j)) ||
 			(j < hole && (home <= hole && home > j)))
 		{
 			ix->ht[hole] = v;
-			ix->ht[j] = 0;
+			ix->ht[j].pos1 = 0;
 			hole = j;
 		}
 	}
@@ -772,7 +847,7 @@ compact_docs(Index *ix)
 		}
 	ix->ndocs = o;
 	ix->nholes = 0;
-	ht_rebuild(ix, ix->ht_cap);
+	ht_rebuild_ex(ix, ix->ht_cap, true);
 }
 
 void

@@ -52,6 +52,7 @@ typedef struct Doc
 	bool		dirty;			/* in Index.dirty (changed since refresh) */
 	uint16_t	shard;			/* shard of (routing or id), see
 								 * index_shard_for() */
+	uint32_t	hash;			/* hash of id (the id table's tag) */
 	uint32_t	id_len;
 	char		id[];			/* id_len bytes + NUL */
 } Doc;
@@ -85,9 +86,19 @@ typedef struct Index
 	uint32_t	ndocs;			/* used slots incl. holes */
 	uint32_t	docs_cap;
 	uint32_t	nholes;
-	uint32_t   *ht;				/* open addressing: pos+1, 0 = empty */
+	struct HtSlot *ht;			/* open addressing: {pos+1 (0 = empty), id
+								 * hash}; the hash spares probing a Doc */
 	uint32_t	ht_cap;			/* power of two */
 	uint32_t	ht_used;
+	uint64_t	ht_epoch;		/* bumped by every table change */
+	/* the last missed lookup: where index_upsert_slot may insert that id
+	 * without probing again, valid while ht_epoch is unchanged (the id is
+	 * copied: callers' buffers come and go) */
+	uint64_t	miss_epoch;
+	uint32_t	miss_slot;
+	uint32_t	miss_hash;
+	uint32_t	miss_len;		/* 0 = nothing cached */
+	char		miss_id[64];
 	Doc		  **dirty;
 	uint32_t	ndirty;
 	uint32_t	dirty_cap;

@@ -90,6 +90,34 @@ read_response(int fd, char **buf, size_t *cap, int *errors)
 	return status;
 }
 
+/* CPU seconds (user + system) used so far by process pid, -1 if unknown */
+static double
+proc_cpu_s(int pid)
+{
+	char		path[64],
+				buf[1024];
+	FILE	   *f;
+	size_t		n;
+	char	   *p;
+	unsigned long ut,
+				st;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* fields after the parenthesised command name; utime/stime are 14/15 */
+	p = strrchr(buf, ')');
+	if (p == NULL ||
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -105,7 +133,9 @@ main(int argc, char **argv)
 			   *resp = NULL;
 	size_t		cap = 0;
 	double		t0,
-				t;
+				t,
+				cpu0,
+				cpu1;
 	long		sent = 0;
 	char		hdr[256];
 
@@ -132,6 +162,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	body = malloc((size_t) batch * 200 + 1);
+	cpu0 = proc_cpu_s(pid);
 	t0 = now_s();
 	while (sent < ndocs)
 	{
@@ -165,7 +196,11 @@ main(int argc, char **argv)
 		sent += n;
 	}
 	t = now_s() - t0;
+	cpu1 = proc_cpu_s(pid);
 	printf("docs=%ld batch=%ld seconds=%.3f docs_per_sec=%.0f\n", sent, batch, t, sent / t);
+	if (cpu0 >= 0 && cpu1 > cpu0)
+		printf("server_cpu_seconds=%.2f docs_per_server_cpu_sec=%.0f\n", cpu1 - cpu0,
+			   sent / (cpu1 - cpu0));
 	if (pid)
 	{
 		char		path[64],
