@@ -354,6 +354,8 @@ def build_request(specs, api_name, args, stash, body_ctx):
     # picks a path without it (e.g. POST /_refresh)
     params = {k: v for k, v in params.items()
               if not (k in all_parts and v in ("", []))}
+    # a null argument is an absent one (`index: null`), as in the Java runner
+    params = {k: v for k, v in params.items() if v is not None}
     known = set(spec.get("params", {}).keys()) | set(specs.common.keys())
     for k in params:
         if k not in all_parts and k not in known:
