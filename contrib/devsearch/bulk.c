@@ -725,6 +725,7 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 		else
 			write_execute(srv, op, now, &res);
 
+		stats_doc_op(srv->stats, (int) op->op, res.err.status == 0);
 		if (res.err.status)
 			errors = true;
 		else if (refresh != REFRESH_NONE && res.ix)

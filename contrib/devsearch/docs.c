@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "docs.h"
+#include "faults.h"
 #include "sourcefilter.h"
 
 Index *
@@ -124,6 +125,7 @@ finish_write(Server *srv, Response *resp, const WriteOp *op, RefreshPolicy refre
 	WriteResult res;
 
 	write_execute(srv, op, now_mono_ms(), &res);
+	stats_doc_op(srv->stats, (int) op->op, res.err.status == 0);
 	if (res.err.status)
 	{
 		write_result_free(&res);
@@ -272,6 +274,7 @@ docs_delete(Server *srv, const Request *req, Response *resp,
 	if (!validate_or_respond(&op, resp))
 		return;
 	write_execute(srv, &op, now_mono_ms(), &res);
+	stats_doc_op(srv->stats, OP_DELETE, res.err.status == 0);
 	if (res.err.status)
 	{
 		es_error_respond(resp, &res.err);

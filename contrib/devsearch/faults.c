@@ -445,10 +445,17 @@ typedef struct StatEntry
 				status_5xx;
 } StatEntry;
 
+#define STATS_NOPS 5
+static const char *const stats_op_names[STATS_NOPS] = {
+	"index", "create", "delete", "update", "get"
+};
+
 typedef struct Stats
 {
 	StatEntry  *e;
 	int			n;
+	uint64_t	op_ok[STATS_NOPS];
+	uint64_t	op_failed[STATS_NOPS];
 } Stats;
 
 struct Stats *
@@ -472,6 +479,19 @@ void
 stats_reset(Stats *s)
 {
 	s->n = 0;
+	memset(s->op_ok, 0, sizeof(s->op_ok));
+	memset(s->op_failed, 0, sizeof(s->op_failed));
+}
+
+void
+stats_doc_op(Stats *s, int op, bool ok)
+{
+	if (op < 0 || op >= STATS_NOPS)
+		return;
+	if (ok)
+		s->op_ok[op]++;
+	else
+		s->op_failed[op]++;
 }
 
 void
@@ -528,6 +548,11 @@ stats_write(Stats *s, Response *resp)
 				  (unsigned long long) s->e[i].status_4xx,
 				  (unsigned long long) s->e[i].status_5xx);
 	}
+	jb_cstr(b, "},\"docs\":{");
+	for (i = 0; i < STATS_NOPS; i++)
+		jb_printf(b, "%s\"%s\":{\"ok\":%llu,\"failed\":%llu}", i ? "," : "",
+				  stats_op_names[i], (unsigned long long) s->op_ok[i],
+				  (unsigned long long) s->op_failed[i]);
 	jb_cstr(b, "}}");
 	response_json(resp, 200);
 }

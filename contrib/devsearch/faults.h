@@ -48,5 +48,9 @@ void		stats_reset(struct Stats *s);
 /* count one request (endpoint = a short route name) and n bulk items */
 void		stats_count(struct Stats *s, const char *endpoint, int status, uint64_t items);
 void		stats_write(struct Stats *s, Response *resp);
+/* one document operation, from _bulk or a single-document API:
+ * op 0..3 = index, create, delete, update (OpType order), 4 = get */
+#define STATS_OP_GET 4
+void		stats_doc_op(struct Stats *s, int op, bool ok);
 
 #endif

@@ -298,7 +298,10 @@ route(Server *srv, const Request *req, Response *resp)
 		if (m == HTTP_PUT || m == HTTP_POST)
 			docs_write(srv, req, resp, s[0], s[2], false);
 		else if (get)
+		{
 			docs_get(srv, req, resp, s[0], s[2], false);
+			stats_doc_op(srv->stats, STATS_OP_GET, resp->status == 200);
+		}
 		else if (m == HTTP_DELETE)
 			docs_delete(srv, req, resp, s[0], s[2]);
 		else
@@ -324,7 +327,10 @@ route(Server *srv, const Request *req, Response *resp)
 	if (n == 3 && IS(1, "_source"))
 	{
 		if (get)
+		{
 			docs_get(srv, req, resp, s[0], s[2], true);
+			stats_doc_op(srv->stats, STATS_OP_GET, resp->status == 200);
+		}
 		else
 			respond_method_not_allowed(req, resp, "GET, HEAD");
 		return "doc";

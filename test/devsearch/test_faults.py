@@ -150,3 +150,25 @@ def test_stats_count_requests_and_items(ds):
 
 def test_sigterm_exits_zero(ds):
     assert ds.stop() == 0
+
+
+def test_stats_count_single_document_operations(ds):
+    ds.bulk(bulk_lines(3))
+    assert ds.json("PUT", "/s/_doc/1", {"a": 1})[0] == 201
+    assert ds.json("PUT", "/s/_create/1", {"a": 1})[0] == 409
+    assert ds.json("POST", "/s/_update/1", {"doc": {"a": 2}})[0] == 200
+    assert ds.json("GET", "/s/_doc/1")[0] == 200
+    assert ds.json("GET", "/s/_source/2")[0] == 404
+    assert ds.json("DELETE", "/s/_doc/1")[0] == 200
+    st, body = ds.json("GET", "/_dev/stats")
+    docs = body["docs"]
+    assert docs["index"] == {"ok": 4, "failed": 0}
+    assert docs["create"] == {"ok": 0, "failed": 1}
+    assert docs["update"] == {"ok": 1, "failed": 0}
+    assert docs["get"] == {"ok": 1, "failed": 1}
+    assert docs["delete"] == {"ok": 1, "failed": 0}
+    assert body["endpoints"]["doc"]["requests"] == 6
+    assert body["endpoints"]["doc"]["4xx"] == 2
+    ds.json("POST", "/_dev/reset")
+    st, body = ds.json("GET", "/_dev/stats")
+    assert body["docs"]["index"] == {"ok": 0, "failed": 0}
