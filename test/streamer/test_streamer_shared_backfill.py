@@ -28,7 +28,7 @@ def test_two_streamers_share_one_backfill(env):
     assert sum(r[2] for r in rows) == nrows, (rows, nrows)
     assert env.target_row("shared_v1")["rows_backfilled"] == nrows
 
-    load = Workload(env, "shared", 100000, seed=3)
+    load = Workload(env, "shared", 1000000, seed=3)
     load.run(300)
     env.wait_job(job, "ready")
     env.reconcile(["shared_v1"], audit)
