@@ -955,6 +955,43 @@ scan_free(Scan *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* match_all in index order: collect the page after an optional _doc
+ * search_after key without reading any _source */
+static bool
+page_doc(void *arg, Index *ix, Doc *d)
+{
+	Scan	   *s = arg;
+	int64_t		key = ((int64_t) s->ixno << 32) | d->pos;
+	Hit			h;
+
+	if (s->after && (double) key <= s->after[0].num)
+		return true;
+	memset(&h, 0, sizeof(h));
+	h.ix = ix;
+	h.d = d;
+	h.ixno = s->ixno;
+	h.score = s->r->query->boost;
+	if (s->r->nsort == 1)
+	{
+		h.keys = calloc(1, sizeof(SortVal));
+		if (h.keys == NULL)
+			abort();
+		h.keys[0].kind = 1;
+		h.keys[0].is_int = true;
+		h.keys[0].i = key;
+		h.keys[0].num = (double) key;
+	}
+	if (s->nhits == s->cap)
+	{
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->hits = realloc(s->hits, s->cap * sizeof(Hit));
+		if (s->hits == NULL)
+			abort();
+	}
+	s->hits[s->nhits++] = h;
+	return s->nhits < s->limit;
+}
+
 static void
 write_shards(JsonBuf *jb, const IndexList *l)
 {
@@ -1046,10 +1083,12 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	Scan		s;
 	JsonBuf    *jb = &resp->body;
 	bool		show_score = sorted_by_score_only(r) || r->track_scores;
+	bool		doc_order = r->nsort == 0 ||
+		(r->nsort == 1 && r->sort[0].what == SF_DOC && !r->sort[0].desc);
 	bool		fast = query_is_match_all(r->query) && !r->post_filter &&
-		!r->has_min_score && (r->nsort == 0 || (r->nsort == 1 && r->sort[0].what == SF_DOC &&
-												!r->sort[0].desc)) && !r->search_after &&
-		r->terminate_after <= 0;
+		!r->has_min_score && r->terminate_after <= 0 && doc_order &&
+		(!r->search_after || (r->nsort == 1 &&
+							  json_is_number(json_array_get(r->search_after, 0))));
 	uint64_t	want = (uint64_t) (r->from + r->size);
 	int64_t		window = max_result_window(l);
 	SortVal    *after = NULL;
@@ -1094,22 +1133,17 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	if (fast)
 	{
 		/* count without reading; collect only the requested page */
-		s.need_src = false;
 		for (int i = 0; i < l->n; i++)
 			s.total += l->v[i]->vis_count;
 		if (s.total > 0)
 			s.max_score = r->query->boost;
-		s.total = 0;
 		s.limit = want;
-		for (int i = 0; i < l->n && (want == 0 ? false : s.total < want); i++)
+		for (int i = 0; i < l->n && s.nhits < want; i++)
 		{
 			s.ix = l->v[i];
 			s.ixno = i;
-			index_foreach_visible(l->v[i], scan_doc, &s);
+			index_foreach_visible(l->v[i], page_doc, &s);
 		}
-		s.total = 0;
-		for (int i = 0; i < l->n; i++)
-			s.total += l->v[i]->vis_count;
 	}
 	else
 	{

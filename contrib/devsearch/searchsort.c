@@ -444,11 +444,7 @@ heap_sift_down(Hit *h, size_t n, size_t i)
 void
 write_sort_value(JsonBuf *jb, const SortField *sf, const SortVal *v, const Hit *h)
 {
-	if (sf->what == SF_DOC)
-	{
-		jb_i64(jb, h->d->pos);
-		return;
-	}
+	(void) h;
 	if (v->kind == 1)
 	{
 		if (v->is_int)
