@@ -112,6 +112,36 @@ INSERT INTO "Odd Schema"."Odd ""Name""" VALUES (1, 'odd');
 SELECT * FROM dec_changes('dec_basic', 'table', '"Odd Schema"."Odd ""Name"""',
 	'include_columns', '"Some Col"');
 
+-- include_begin false: no begin lines, the rest unchanged (commit with xid)
+INSERT INTO items VALUES (50, 'fifty', 50);
+BEGIN;
+INSERT INTO items VALUES (51, 'fifty-one', 51);
+DELETE FROM items WHERE id = 50;
+COMMIT;
+INSERT INTO reindex.own_table VALUES (50);
+SELECT * FROM dec_changes('dec_basic', 'include_begin', 'false');
+-- batch_bytes: the lines of one transaction share messages (joined by a
+-- newline) of about that size; commit ends its message, so no message holds
+-- two transactions; the lines are exactly the unbatched ones
+INSERT INTO items SELECT g, 'row ' || g, g FROM generate_series(60, 69) g;
+INSERT INTO items VALUES (70, 'seventy', 70);
+CREATE TEMP TABLE plain AS
+	SELECT row_number() OVER () AS n, data FROM pg_logical_slot_peek_changes('dec_basic', NULL, NULL);
+CREATE TEMP TABLE batched AS
+	SELECT row_number() OVER () AS m, data FROM pg_logical_slot_peek_changes('dec_basic', NULL, NULL,
+		'batch_bytes', '150');
+SELECT m, array_length(string_to_array(data, E'\n'), 1) AS lines,
+	   regexp_replace(data, '(^|\n)(\w+) [^\n]*', '\1\2', 'g') AS ops
+	FROM batched ORDER BY m;
+SELECT bool_and(data !~ E'(^|\n)(\n|$)') AS no_empty_line,
+	   bool_and(data !~ E'commit[^\n]*\n') AS commit_ends_message
+	FROM batched;
+SELECT (SELECT array_agg(data ORDER BY n) FROM plain) =
+	   (SELECT array_agg(l ORDER BY m, k) FROM batched,
+			   unnest(string_to_array(data, E'\n')) WITH ORDINALITY AS u(l, k)) AS same_lines;
+SELECT count(*) AS consumed FROM pg_logical_slot_get_changes('dec_basic', NULL, NULL,
+	'batch_bytes', '1048576', 'include_begin', 'off');
+
 SELECT pg_drop_replication_slot('dec_basic');
 DROP TABLE items, pairs, scratch, "Odd Schema"."Odd ""Name""";
 DROP SCHEMA "Odd Schema";

@@ -60,16 +60,15 @@ static const char json_escape[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'u',
 };
 
-/* s[0..len) as a JSON string, quotes included */
-void
-encoder_append_json_string(StringInfo out, const char *s, int len)
+/* s[0..len) JSON-escaped, without quotes */
+static void
+append_json_escaped(StringInfo out, const char *s, int len)
 {
 	const char *run = s;
 	const char *end = s + len;
 	const char *p;
 
-	enlargeStringInfo(out, len + 2);
-	out->data[out->len++] = '"';
+	enlargeStringInfo(out, len);
 	for (p = s; p < end; p++)
 	{
 		char		e = json_escape[(unsigned char) *p];
@@ -89,6 +88,15 @@ encoder_append_json_string(StringInfo out, const char *s, int len)
 	}
 	if (p > run)
 		appendBinaryStringInfo(out, run, p - run);
+}
+
+/* s[0..len) as a JSON string, quotes included */
+void
+encoder_append_json_string(StringInfo out, const char *s, int len)
+{
+	enlargeStringInfo(out, len + 2);
+	out->data[out->len++] = '"';
+	append_json_escaped(out, s, len);
 	appendStringInfoChar(out, '"');
 }
 
@@ -544,24 +552,52 @@ value_index(RelInfo *ri, const int *map, int c)
 	return map ? map[c] : ri->cols[c].attnum - 1;
 }
 
+static inline bool
+needs_id_escape(char ch)
+{
+	return json_escape[(unsigned char) ch] != 0 ||
+		ch == REINDEX_ID_SEPARATOR || ch == REINDEX_ID_ESCAPE;
+}
+
+/*
+ * One id part, id-escaped (\ and | get a backslash) and then JSON-escaped,
+ * so the whole id is the JSON string of the joined id text.
+ */
+static void
+append_id_part_escaped(StringInfo out, const char *s, int len)
+{
+	const char *run = s;
+
+	for (const char *p = s; p < s + len; p++)
+	{
+		if (*p != REINDEX_ID_SEPARATOR && *p != REINDEX_ID_ESCAPE)
+			continue;
+		append_json_escaped(out, run, p - run);
+		appendStringInfoString(out, "\\\\");	/* the id escape, JSON-escaped */
+		append_json_escaped(out, p, 1);
+		run = p + 1;
+	}
+	append_json_escaped(out, run, s + len - run);
+}
+
 /*
  * The document id: the key columns' raw text, each part escaped (\ and |
- * get a backslash) and joined with |, as a JSON string.
+ * get a backslash) and joined with |, as a JSON string.  Each part is
+ * rendered in place; only a part that needs escaping is copied and
+ * rewritten, so the common id costs no allocation.
  */
 void
 encoder_append_id(StringInfo out, RelInfo *ri, const Datum *values,
 				  const bool *nulls, const int *map)
 {
-	StringInfoData raw;
-	StringInfoData id;
-
 	relinfo_require_key(ri);
-	initStringInfo(&raw);
-	initStringInfo(&id);
+	appendStringInfoChar(out, '"');
 	for (int k = 0; k < ri->nkeys; k++)
 	{
 		int			c = ri->keycols[k];
 		int			v = value_index(ri, map, c);
+		int			start;
+		int			i;
 
 		if (nulls[v])
 			ereport(ERROR,
@@ -570,21 +606,24 @@ encoder_append_id(StringInfo out, RelInfo *ri, const Datum *values,
 							ri->cols[c].name, ri->nspname, ri->relname),
 					 errdetail("A document id cannot be built without every key column.")));
 		if (k > 0)
-			appendStringInfoChar(&id, REINDEX_ID_SEPARATOR);
-		resetStringInfo(&raw);
-		append_scalar(&raw, ri->cols[c].type, values[v], false);
-		for (int i = 0; i < raw.len; i++)
+			appendStringInfoChar(out, REINDEX_ID_SEPARATOR);
+		start = out->len;
+		append_scalar(out, ri->cols[c].type, values[v], false);
+		for (i = start; i < out->len; i++)
+			if (needs_id_escape(out->data[i]))
+				break;
+		if (i < out->len)
 		{
-			char		ch = raw.data[i];
+			int			rawlen = out->len - start;
+			char	   *raw = palloc(rawlen);
 
-			if (ch == REINDEX_ID_SEPARATOR || ch == REINDEX_ID_ESCAPE)
-				appendStringInfoChar(&id, REINDEX_ID_ESCAPE);
-			appendStringInfoChar(&id, ch);
+			memcpy(raw, out->data + start, rawlen);
+			out->len = start;
+			append_id_part_escaped(out, raw, rawlen);
+			pfree(raw);
 		}
 	}
-	encoder_append_json_string(out, id.data, id.len);
-	pfree(raw.data);
-	pfree(id.data);
+	appendStringInfoChar(out, '"');
 }
 
 /* the document: the selected columns (all if selected is NULL) */

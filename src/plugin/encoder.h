@@ -102,6 +102,7 @@ typedef struct RelInfo
 	char	   *nspname;		/* of the root */
 	char	   *relname;		/* of the root */
 	char	   *json_relation;	/* "schema.table" as a JSON string */
+	int			json_relation_len;
 	bool		skip;			/* reindex's own tables, unlogged, temp */
 	char		replident;		/* of relid: d, n, f, i */
 

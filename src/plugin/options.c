@@ -41,6 +41,10 @@ static void parse_exclude_columns(const char *name, const char *value,
 								  PluginOptions *opts);
 static void parse_include_commit_time(const char *name, const char *value,
 									  PluginOptions *opts);
+static void parse_include_begin(const char *name, const char *value,
+								PluginOptions *opts);
+static void parse_batch_bytes(const char *name, const char *value,
+							  PluginOptions *opts);
 
 static const struct
 {
@@ -53,6 +57,8 @@ static const struct
 	{"include_columns", parse_include_columns},
 	{"exclude_columns", parse_exclude_columns},
 	{"include_commit_time", parse_include_commit_time},
+	{"include_begin", parse_include_begin},
+	{"batch_bytes", parse_batch_bytes},
 };
 
 #define NUM_OPTIONS lengthof(option_table)
@@ -148,15 +154,45 @@ parse_exclude_columns(const char *name, const char *value, PluginOptions *opts)
 	opts->exclude_columns = parse_column_list(name, value);
 }
 
+/* a bare option (no value) means true, as in test_decoding */
+static void
+parse_boolean(const char *name, const char *value, bool *result)
+{
+	if (value == NULL)
+		*result = true;
+	else if (!parse_bool(value, result))
+		bad_value(name, value, "A boolean value is required.");
+}
+
 static void
 parse_include_commit_time(const char *name, const char *value,
 						  PluginOptions *opts)
 {
-	/* a bare option (no value) means true, as in test_decoding */
-	if (value == NULL)
-		opts->include_commit_time = true;
-	else if (!parse_bool(value, &opts->include_commit_time))
-		bad_value(name, value, "A boolean value is required.");
+	parse_boolean(name, value, &opts->include_commit_time);
+}
+
+static void
+parse_include_begin(const char *name, const char *value, PluginOptions *opts)
+{
+	parse_boolean(name, value, &opts->include_begin);
+}
+
+/* 0, or up to MAX_BATCH_BYTES: a message stays small next to the reorder buffer */
+#define MAX_BATCH_BYTES (1024 * 1024)
+
+static void
+parse_batch_bytes(const char *name, const char *value, PluginOptions *opts)
+{
+	const char *p = value;
+	long		n = 0;
+
+	if (value == NULL || *value == '\0')
+		bad_value(name, value, "A number of bytes between 0 and 1048576 is required.");
+	for (; *p >= '0' && *p <= '9' && n <= MAX_BATCH_BYTES; p++)
+		n = n * 10 + (*p - '0');
+	if (*p != '\0' || n > MAX_BATCH_BYTES)
+		bad_value(name, value, "A number of bytes between 0 and 1048576 is required.");
+	opts->batch_bytes = (int) n;
 }
 
 static char *
@@ -180,6 +216,7 @@ plugin_parse_options(List *options, PluginOptions *opts)
 	memset(opts, 0, sizeof(PluginOptions));
 	opts->format_version = REINDEX_WIRE_FORMAT_VERSION;
 	opts->include_commit_time = true;
+	opts->include_begin = true;
 	opts->table_oid = InvalidOid;
 
 	foreach(lc, options)

@@ -6,8 +6,10 @@
  *	  format (src/plugin/WIRE-FORMAT.md), framed by begin and commit.
  *
  *	  Invariants:
- *	  - One OutputPluginPrepareWrite/OutputPluginWrite pair per message;
- *		never one buffer per transaction.
+ *	  - One OutputPluginPrepareWrite/OutputPluginWrite pair per message, one
+ *		line per message (or, with batch_bytes, lines of one transaction
+ *		up to about batch_bytes per message); never one buffer per
+ *		transaction, and a message never outlives its transaction's commit.
  *	  - Every message of a transaction carries version = txn->end_lsn, the
  *		end of its commit record (DESIGN.md, invariant I1).
  *	  - begin is written lazily before the first event of a transaction, so
@@ -82,8 +84,9 @@ reindex_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 	MemoryContext old = MemoryContextSwitchTo(ctx->context);
 
 	plugin_parse_options(ctx->output_plugin_options, &state->opts);
-	MemoryContextSwitchTo(old);
 
+	state->scratch = makeStringInfo();
+	MemoryContextSwitchTo(old);
 	state->change_cxt = AllocSetContextCreate(ctx->context,
 											  "reindex change",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -102,60 +105,113 @@ reindex_shutdown(LogicalDecodingContext *ctx)
 
 /*---- messages ----*/
 
-static void
-append_begin_or_commit(LogicalDecodingContext *ctx, PluginState *state,
-					   ReorderBufferTXN *txn, const char *op)
+/*
+ * Lines and messages.  A line is one wire-format message; with the option
+ * batch_bytes, the lines of one transaction share messages (joined by '\n')
+ * until a message reaches batch_bytes, and commit always ends its message,
+ * so nothing of a committed transaction waits for the next one.
+ */
+static StringInfo
+line_start(LogicalDecodingContext *ctx, PluginState *state)
 {
-	StringInfo	out = ctx->out;
-
-	appendStringInfoString(out, op);
-	appendStringInfoChar(out, ' ');
-	appendBinaryStringInfo(out, state->version, state->version_len);
-	appendStringInfo(out, " %u", txn->xid);
-	appendStringInfoString(out, state->commit_time);
+	if (state->batch_open)
+		appendStringInfoChar(ctx->out, '\n');
+	else
+	{
+		OutputPluginPrepareWrite(ctx, true);
+		state->batch_open = state->opts.batch_bytes > 0;
+	}
+	return ctx->out;
 }
 
-/* start an event message: "<op> <version> <relation>" (begin first if due) */
+/* the line is complete: write the message unless the batch takes more */
 static void
+line_end(LogicalDecodingContext *ctx, PluginState *state, bool last)
+{
+	if (state->batch_open && !last && ctx->out->len < state->opts.batch_bytes)
+		return;
+	OutputPluginWrite(ctx, true);
+	state->batch_open = false;
+}
+
+static inline void
+put_bytes(StringInfo out, const char *s, int len)
+{
+	memcpy(out->data + out->len, s, len);
+	out->len += len;
+}
+
+/* "<op> <tail>": a begin or commit line */
+static void
+write_begin_or_commit(LogicalDecodingContext *ctx, PluginState *state,
+					  const char *op, int oplen, bool last)
+{
+	StringInfo	out = line_start(ctx, state);
+
+	enlargeStringInfo(out, oplen + 1 + state->tail_len);
+	put_bytes(out, op, oplen);
+	out->data[out->len++] = ' ';
+	put_bytes(out, state->tail, state->tail_len);
+	out->data[out->len] = '\0';
+	line_end(ctx, state, last);
+}
+
+/*
+ * Start an event line: "<op> <version> <relation>" (begin first if due);
+ * the caller appends the rest and calls line_end().
+ */
+static StringInfo
 start_event(LogicalDecodingContext *ctx, PluginState *state,
-			ReorderBufferTXN *txn, const char *op, RelInfo *ri)
+			ReorderBufferTXN *txn, const char *op, int oplen, RelInfo *ri)
 {
 	StringInfo	out;
 
-	if (!state->begin_sent)
+	if (!state->txn_written)
 	{
-		OutputPluginPrepareWrite(ctx, true);
-		append_begin_or_commit(ctx, state, txn, REINDEX_OP_BEGIN);
-		OutputPluginWrite(ctx, true);
-		state->begin_sent = true;
+		if (state->opts.include_begin)
+			write_begin_or_commit(ctx, state, REINDEX_OP_BEGIN,
+								  strlen(REINDEX_OP_BEGIN), false);
+		state->txn_written = true;
 	}
-	OutputPluginPrepareWrite(ctx, true);
-	out = ctx->out;
-	appendStringInfoString(out, op);
-	appendStringInfoChar(out, ' ');
-	appendBinaryStringInfo(out, state->version, state->version_len);
-	appendStringInfoChar(out, ' ');
-	appendStringInfoString(out, ri->json_relation);
+	out = line_start(ctx, state);
+	enlargeStringInfo(out, oplen + state->version_len + ri->json_relation_len + 2);
+	put_bytes(out, op, oplen);
+	out->data[out->len++] = ' ';
+	put_bytes(out, state->tail, state->version_len);
+	out->data[out->len++] = ' ';
+	put_bytes(out, ri->json_relation, ri->json_relation_len);
+	out->data[out->len] = '\0';
+	return out;
 }
 
+#define START_EVENT(ctx, state, txn, op, ri) \
+	start_event(ctx, state, txn, op, sizeof(op) - 1, ri)
+
+/* the begin/commit tail, formatted once per transaction */
 static void
 reindex_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 {
 	PluginState *state = ctx->output_plugin_private;
+	char	   *p = state->tail;
 
-	state->begin_sent = false;
-	state->version_len = pg_ulltoa_n((uint64) txn->end_lsn, state->version);
-	state->version[state->version_len] = '\0';
-	state->commit_time[0] = '\0';
+	state->txn_written = false;
+	p += pg_ulltoa_n((uint64) txn->end_lsn, p);
+	state->version_len = p - state->tail;
+	*p++ = ' ';
+	p += pg_ultoa_n(txn->xid, p);
+	*p = '\0';
+	state->tail_len = p - state->tail;
 	if (state->opts.include_commit_time)
 	{
-		StringInfoData buf;
+		StringInfo	buf = state->scratch;
 
-		initStringInfo(&buf);
-		appendStringInfoChar(&buf, ' ');
-		encoder_append_iso_timestamp(&buf, txn->xact_time.commit_time, true);
-		strlcpy(state->commit_time, buf.data, sizeof(state->commit_time));
-		pfree(buf.data);
+		resetStringInfo(buf);
+		appendStringInfoChar(buf, ' ');
+		encoder_append_iso_timestamp(buf, txn->xact_time.commit_time, true);
+		if (state->tail_len + buf->len >= sizeof(state->tail))
+			elog(ERROR, "commit time \"%s\" is too long", buf->data);
+		memcpy(p, buf->data, buf->len + 1);
+		state->tail_len += buf->len;
 	}
 }
 
@@ -165,16 +221,15 @@ reindex_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 {
 	PluginState *state = ctx->output_plugin_private;
 
-	if (!state->begin_sent)
+	if (!state->txn_written)
 	{
 		/* nothing written: still let the walsender report progress */
 		OutputPluginUpdateProgress(ctx, true);
 		return;
 	}
-	OutputPluginPrepareWrite(ctx, true);
-	append_begin_or_commit(ctx, state, txn, REINDEX_OP_COMMIT);
-	OutputPluginWrite(ctx, true);
-	state->begin_sent = false;
+	write_begin_or_commit(ctx, state, REINDEX_OP_COMMIT,
+						  strlen(REINDEX_OP_COMMIT), true);
+	state->txn_written = false;
 	state->skipped = 0;
 }
 
@@ -268,7 +323,7 @@ emit_index(LogicalDecodingContext *ctx, PluginState *state,
 		   ReorderBufferTXN *txn, RelInfo *ri, const char *id,
 		   const Datum *values, const bool *nulls)
 {
-	start_event(ctx, state, txn, REINDEX_OP_INDEX, ri);
+	START_EVENT(ctx, state, txn, REINDEX_OP_INDEX, ri);
 	appendStringInfoChar(ctx->out, ' ');
 	if (id)
 		appendStringInfoString(ctx->out, id);
@@ -277,17 +332,17 @@ emit_index(LogicalDecodingContext *ctx, PluginState *state,
 	appendStringInfoChar(ctx->out, ' ');
 	encoder_append_document(ctx->out, ri, values, nulls, NULL,
 							ri->plugin_selected);
-	OutputPluginWrite(ctx, true);
+	line_end(ctx, state, false);
 }
 
 static void
 emit_delete(LogicalDecodingContext *ctx, PluginState *state,
 			ReorderBufferTXN *txn, RelInfo *ri, const char *id)
 {
-	start_event(ctx, state, txn, REINDEX_OP_DELETE, ri);
+	START_EVENT(ctx, state, txn, REINDEX_OP_DELETE, ri);
 	appendStringInfoChar(ctx->out, ' ');
 	appendStringInfoString(ctx->out, id);
-	OutputPluginWrite(ctx, true);
+	line_end(ctx, state, false);
 }
 
 static void
@@ -295,12 +350,15 @@ emit_refetch(LogicalDecodingContext *ctx, PluginState *state,
 			 ReorderBufferTXN *txn, RelInfo *ri, const char *id,
 			 const Datum *values, const bool *nulls)
 {
-	start_event(ctx, state, txn, REINDEX_OP_REFETCH, ri);
+	START_EVENT(ctx, state, txn, REINDEX_OP_REFETCH, ri);
 	appendStringInfoChar(ctx->out, ' ');
-	appendStringInfoString(ctx->out, id);
+	if (id)
+		appendStringInfoString(ctx->out, id);
+	else
+		encoder_append_id(ctx->out, ri, values, nulls, NULL);
 	appendStringInfoChar(ctx->out, ' ');
 	encoder_append_key(ctx->out, ri, values, nulls, NULL);
-	OutputPluginWrite(ctx, true);
+	line_end(ctx, state, false);
 }
 
 static char *
@@ -308,7 +366,12 @@ id_of(RelInfo *ri, const Datum *values, const bool *nulls)
 {
 	StringInfoData buf;
 
-	initStringInfo(&buf);
+	/* ids are short: start small rather than with initStringInfo's 1 kB */
+	buf.maxlen = 64;
+	buf.data = palloc(buf.maxlen);
+	buf.len = 0;
+	buf.data[0] = '\0';
+	buf.cursor = 0;
 	encoder_append_id(&buf, ri, values, nulls, NULL);
 	return buf.data;
 }
@@ -356,11 +419,13 @@ decode_update(LogicalDecodingContext *ctx, PluginState *state,
 					 errdetail("The WAL does not carry unchanged out-of-line values, so no document id can be built.")));
 	}
 
-	newid = id_of(ri, nvalues, nnulls);
+	/* without an old tuple the key did not change: ids are written directly */
+	newid = NULL;
 	if (ovalues != NULL)
 	{
 		char	   *oldid = id_of(ri, ovalues, onulls);
 
+		newid = id_of(ri, nvalues, nnulls);
 		/* the key changed: the old document goes away */
 		if (strcmp(oldid, newid) != 0)
 			emit_delete(ctx, state, txn, ri, oldid);
@@ -478,10 +543,10 @@ reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 				continue;		/* its leaves are in the list */
 			leaf = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(relations[i])),
 											  RelationGetRelationName(relations[i]));
-			start_event(ctx, state, txn, REINDEX_OP_TRUNCATE_PARTITION, ri);
+			START_EVENT(ctx, state, txn, REINDEX_OP_TRUNCATE_PARTITION, ri);
 			appendStringInfoChar(ctx->out, ' ');
 			encoder_append_json_string(ctx->out, leaf, strlen(leaf));
-			OutputPluginWrite(ctx, true);
+			line_end(ctx, state, false);
 			continue;
 		}
 		for (int j = 0; j < ndone; j++)
@@ -490,8 +555,8 @@ reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		if (seen)
 			continue;
 		done[ndone++] = ri->rootid;
-		start_event(ctx, state, txn, REINDEX_OP_TRUNCATE, ri);
-		OutputPluginWrite(ctx, true);
+		START_EVENT(ctx, state, txn, REINDEX_OP_TRUNCATE, ri);
+		line_end(ctx, state, false);
 	}
 
 	MemoryContextSwitchTo(old);

@@ -16,12 +16,15 @@
 #ifndef REINDEX_PLUGIN_H
 #define REINDEX_PLUGIN_H
 
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
 typedef struct PluginOptions
 {
 	int			format_version;
 	bool		include_commit_time;
+	bool		include_begin;	/* write a begin message per transaction */
+	int			batch_bytes;	/* 0: one line per message */
 	/* the one table to decode (table option); all tables if !has_table */
 	bool		has_table;
 	Oid			table_oid;		/* valid if given as an OID */
@@ -36,12 +39,15 @@ typedef struct PluginState
 	PluginOptions opts;
 	MemoryContext change_cxt;	/* reset after every change */
 	uint64		session;		/* tags this session's RelInfo plugin slots */
+	StringInfo	scratch;		/* reused by the per-transaction formatting */
 
 	/* the current transaction */
-	bool		begin_sent;
-	char		version[24];	/* txn->end_lsn in decimal */
-	int			version_len;
-	char		commit_time[40];	/* " <ISO 8601 commit time>" or "" */
+	bool		txn_written;	/* its first event (and begin) is written */
+	bool		batch_open;		/* ctx->out holds a message taking more lines */
+	/* "<version> <xid>[ <commit-time>]": the tail of begin and commit */
+	char		tail[96];
+	int			tail_len;
+	int			version_len;	/* tail[0..version_len) is the version */
 	int			skipped;		/* changes filtered since the last progress update */
 } PluginState;
 

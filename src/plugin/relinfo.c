@@ -373,6 +373,7 @@ relinfo_build(RelInfo *ri, Relation rel)
 	initStringInfo(&buf);
 	encoder_append_json_string(&buf, qualified, strlen(qualified));
 	ri->json_relation = buf.data;
+	ri->json_relation_len = buf.len;
 	ri->skip = strcmp(ri->nspname, "reindex") == 0 ||
 		rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT;
 
