@@ -237,14 +237,15 @@ info "alias packages -> $(curl -s "$ES_URL/_alias/packages" | $PY -c 'import jso
 search() {	# search QUERY
 	curl -s -XPOST "$ES_URL/packages/_refresh" >/dev/null
 	curl -s -H 'Content-Type: application/json' -XPOST "$ES_URL/packages/_search" -d "{
-		\"query\": {\"match\": {\"description\": \"$1\"}}, \"size\": 5,
+		\"query\": {\"match\": {\"description\": {\"query\": \"$1\", \"operator\": \"and\"}}}, \"size\": 5,
 		\"_source\": [\"package\", \"version\", \"summary\"]}" |
 		$PY -c '
 import json, sys
 r = json.load(sys.stdin)
 if "hits" not in r:
     print("   search failed:", r); sys.exit(1)
-print("   %s hits for \"%s\"; first %d:" % (r["hits"]["total"]["value"], sys.argv[1], len(r["hits"]["hits"])))
+t = r["hits"]["total"]
+print("   %s%s hits for \"%s\" (all words); first %d:" % (t["value"], "+" if t.get("relation") == "gte" else "", sys.argv[1], len(r["hits"]["hits"])))
 for h in r["hits"]["hits"]:
     s = h["_source"]
     print("     %-28s %-24s %s" % (s.get("package"), s.get("version"), s.get("summary")))
