@@ -75,6 +75,9 @@ arena_free(Arena *a)
 	}
 }
 
+/* items ahead of the current one whose id lookups are prefetched */
+#define PREFETCH_AHEAD 12
+
 /* ---- parsing ---- */
 
 typedef struct BulkCtx
@@ -626,6 +629,8 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 	Index	  **touched = NULL;
 	int			ntouched = 0;
 	const char *ra;
+	Index	   *last_ix = NULL;	/* index of the last write, for prefetching */
+	const char *last_name = NULL;
 
 	memset(&c, 0, sizeof(c));
 	c.srv = srv;
@@ -689,6 +694,25 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 		WriteOp    *op = &c.ops[i];
 		WriteResult res;
 
+		/*
+		 * Random lookups in a large id table are memory-latency bound:
+		 * prefetch the items ahead (same index as the last write only).
+		 */
+		if (last_ix)
+		{
+			int			st;
+
+			for (st = 0; st < 3; st++)
+			{
+				int			j = i + PREFETCH_AHEAD - st * (PREFETCH_AHEAD / 3);
+				const WriteOp *o = j < c.nops ? &c.ops[j] : NULL;
+
+				if (o && o->id && o->index &&
+					(o->index == last_name || strcmp(o->index, last_name) == 0))
+					index_prefetch_id(last_ix, o->id, o->id_len, st);
+			}
+		}
+
 		if (i)
 			jb_char(out, ',');
 		jb_cstr(out, "{\"");
@@ -726,6 +750,11 @@ bulk_handle(Server *srv, const char *default_index, const Request *req, Response
 			write_execute(srv, op, now, &res);
 
 		stats_doc_op(srv->stats, (int) op->op, res.err.status == 0);
+		if (res.ix && op->index)
+		{
+			last_ix = res.ix;
+			last_name = op->index;
+		}
 		if (res.err.status)
 			errors = true;
 		else if (refresh != REFRESH_NONE && res.ix)

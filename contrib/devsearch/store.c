@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "devsearch.h"
 #include "store.h"
@@ -557,6 +558,34 @@ id_hash(const char *s, size_t n)
  * stored hashes (no Doc is touched); with from_docs (after compaction moved
  * positions) it is rebuilt from Index.docs.
  */
+/*
+ * Zeroed memory for the id table.  Probes land on random slots, so a large
+ * table costs a TLB miss per probe with 4 kB pages (and a very expensive one
+ * under virtualisation): from 2 MB on, ask for transparent huge pages.
+ */
+#define HUGE_PAGE (2u * 1024 * 1024)
+
+static void *
+table_alloc(size_t bytes)
+{
+	void	   *p;
+
+	if (bytes < HUGE_PAGE)
+	{
+		p = xmalloc(bytes);
+		memset(p, 0, bytes);
+		return p;
+	}
+	bytes = (bytes + HUGE_PAGE - 1) & ~((size_t) HUGE_PAGE - 1);
+	if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+		abort();
+#ifdef MADV_HUGEPAGE
+	(void) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, bytes);
+	return p;
+}
+
 static void
 ht_rebuild_ex(Index *ix, uint32_t cap, bool from_docs)
 {
@@ -566,8 +595,7 @@ ht_rebuild_ex(Index *ix, uint32_t cap, bool from_docs)
 	uint32_t	i;
 
 	ix->ht_epoch++;
-	ix->ht = xmalloc(sizeof(HtSlot) * cap);
-	memset(ix->ht, 0, sizeof(HtSlot) * cap);
+	ix->ht = table_alloc(sizeof(HtSlot) * cap);
 	ix->ht_cap = cap;
 	ix->ht_used = 0;
 	if (from_docs || old == NULL)
@@ -639,6 +667,34 @@ ht_find_slot(Index *ix, const char *id, size_t n, uint32_t h, bool *found)
 		}
 		slot = (slot + 1) & mask;
 	}
+}
+
+void
+index_prefetch_id(const Index *ix, const char *id, size_t id_len, int stage)
+{
+	uint32_t	h,
+				mask,
+				slot;
+	const HtSlot *e;
+
+	if (ix->ht_cap == 0)
+		return;
+	h = id_hash(id, id_len);
+	mask = ix->ht_cap - 1;
+	slot = h & mask;
+	if (stage == 0)
+	{
+		__builtin_prefetch(&ix->ht[slot]);
+		return;
+	}
+	/* the home slot only: that is where a short probe finds its match */
+	e = &ix->ht[slot];
+	if (e->pos1 == 0 || e->hash != h)
+		return;
+	if (stage == 1)
+		__builtin_prefetch(&ix->docs[e->pos1 - 1]);
+	else if (ix->docs[e->pos1 - 1])
+		__builtin_prefetch(ix->docs[e->pos1 - 1]);
 }
 
 Doc *

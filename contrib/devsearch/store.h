@@ -142,6 +142,13 @@ int			index_apply_settings(Index *ix, json_t *settings, bool creating, EsError *
 Doc		   *index_lookup(Index *ix, const char *id, size_t id_len);
 /* live doc or unexpired tombstone, NULL otherwise (applies gc_deletes) */
 Doc		   *index_current(Index *ix, const char *id, size_t id_len, int64_t now_ms);
+/*
+ * Prefetch what a lookup of id will touch, one level per stage, so that a
+ * batch (bulk) can overlap the memory latency of items ahead of the current
+ * one: stage 0 the table slot, 1 the Index.docs entry, 2 the Doc.  Each stage
+ * reads only what the previous one brought in.  No effect on results.
+ */
+void		index_prefetch_id(const Index *ix, const char *id, size_t id_len, int stage);
 /* get or create the Doc record for id (new record: live=NULL, version=0) */
 Doc		   *index_upsert_slot(Index *ix, const char *id, size_t id_len);
 /* set live source (takes ownership of one reference of src) */
