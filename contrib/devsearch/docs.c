@@ -335,6 +335,7 @@ docs_get(Server *srv, const Request *req, Response *resp,
 	int64_t		want_version = VERSION_MATCH_ANY;
 	const char *vt = req_param(req, "version_type");
 	VersionType vtype = VT_INTERNAL;
+	const char *routing;
 
 	resp->head = req->method == HTTP_HEAD;
 	if (ix == NULL)
@@ -362,8 +363,14 @@ docs_get(Server *srv, const Request *req, Response *resp,
 		index_refresh(ix);
 	else
 		index_maybe_refresh(ix, now);
+	if (index_resolve_routing(ix, index, req_param(req, "routing"), id, strlen(id),
+							  &routing, &e) < 0)
+	{
+		es_error_respond(resp, &e);
+		return;
+	}
 	d = index_current(ix, id, strlen(id), now);
-	if (d && d->shard != index_shard_for(ix, req_param(req, "routing"), id, strlen(id)))
+	if (d && d->shard != index_shard_for(ix, routing, id, strlen(id)))
 		d = NULL;				/* routed to a shard that does not hold it */
 	if (d && realtime)
 	{

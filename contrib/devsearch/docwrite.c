@@ -369,8 +369,8 @@ write_result_free(WriteResult *res)
 }
 
 static void
-execute_update(Server *srv, const WriteOp *op, Index *ix, Doc *cur, int64_t now_ms,
-			   WriteResult *res)
+execute_update(Server *srv, const WriteOp *op, const char *routing, Index *ix, Doc *cur,
+			   int64_t now_ms, WriteResult *res)
 {
 	json_error_t jerr;
 	json_t	   *body = json_loadb(op->source ? op->source : "", op->source_len,
@@ -430,7 +430,7 @@ execute_update(Server *srv, const WriteOp *op, Index *ix, Doc *cur, int64_t now_
 							   slot->shard == res->shard ? slot->version + 1 : 1);
 			cur = slot;
 		}
-		doc_set_routing(cur, op->routing, res->shard);
+		doc_set_routing(cur, routing, res->shard);
 		res->result = "created";
 		res->status = 201;
 	}
@@ -479,6 +479,7 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 	Store	   *st = srv->store;
 	Index	   *ix;
 	Doc		   *cur;
+	const char *routing;
 	EsError		err;
 
 	memset(res, 0, sizeof(*res));
@@ -558,7 +559,10 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 	res->index_name = ix->name;
 
 	cur = index_current(ix, res->id, res->id_len, now_ms);
-	res->shard = index_shard_for(ix, op->routing, res->id, res->id_len);
+	if (index_resolve_routing(ix, op->index, op->routing, res->id, res->id_len,
+							  &routing, &res->err) < 0)
+		return;
+	res->shard = index_shard_for(ix, routing, res->id, res->id_len);
 	if (cur && cur->shard != res->shard)
 	{
 		/*
@@ -582,7 +586,7 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 
 	if (op->op == OP_UPDATE)
 	{
-		execute_update(srv, op, ix, cur, now_ms, res);
+		execute_update(srv, op, routing, ix, cur, now_ms, res);
 		return;
 	}
 	if (!check_cas(res, ix, op, cur))
@@ -602,7 +606,7 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 		if (cur == NULL)
 		{
 			cur = index_upsert_slot(ix, res->id, res->id_len);
-			doc_set_routing(cur, op->routing, res->shard);
+			doc_set_routing(cur, routing, res->shard);
 		}
 		index_doc_set_deleted(ix, cur, v, now_ms);
 		res->version = v;
@@ -636,7 +640,7 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 		if (d == NULL)
 			d = index_upsert_slot(ix, res->id, res->id_len);
 		index_doc_set_live(ix, d, blob_new(op->source, op->source_len), v);
-		doc_set_routing(d, op->routing, res->shard);
+		doc_set_routing(d, routing, res->shard);
 		res->version = v;
 		res->seq_no = d->seq_no;
 		res->result = was_live ? "updated" : "created";

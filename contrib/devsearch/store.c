@@ -1121,6 +1121,48 @@ routing_hash(const char *s, size_t len)
 	return h;
 }
 
+bool
+index_routing_required(const Index *ix)
+{
+	json_t	   *r = json_object_get(ix->mappings, "_routing");
+
+	return json_is_true(json_object_get(r, "required"));
+}
+
+int
+index_resolve_routing(const Index *ix, const char *name, const char *given,
+					  const char *id, size_t id_len, const char **out, EsError *err)
+{
+	*out = given;
+	if (name && strcmp(name, ix->name) != 0)
+	{
+		Alias	   *a = index_find_alias((Index *) ix, name);
+		const char *ir = a ? json_string_value(json_object_get(a->props, "index_routing")) : NULL;
+
+		if (ir)
+		{
+			if (given && strcmp(given, ir) != 0)
+			{
+				es_error_illegal_argument(err,
+										  "Alias [%s] has index routing associated with it [%s], and was provided with routing value [%s], rejecting operation",
+										  name, ir, given);
+				return -1;
+			}
+			*out = ir;
+		}
+	}
+	if (*out == NULL && index_routing_required(ix))
+	{
+		es_error_set(err, 400, "routing_missing_exception",
+					 "routing is required for [%s]/[%.*s]", ix->name,
+					 (int) (id_len > 512 ? 512 : id_len), id);
+		es_error_meta(err, "index_uuid", ix->uuid);
+		es_error_meta(err, "index", ix->name);
+		return -1;
+	}
+	return 0;
+}
+
 int
 index_shard_for(const Index *ix, const char *routing, const char *id, size_t id_len)
 {

@@ -171,6 +171,17 @@ void		index_refresh_shard(Index *ix, int shard);
  * single-shard index (no hashing).
  */
 uint32_t	routing_hash(const char *s, size_t len);
+/* mappings "_routing": {"required": true} */
+bool		index_routing_required(const Index *ix);
+/*
+ * Routing of a single-document operation addressed to name (ix's name or an
+ * alias of ix) with routing given (NULL = none): an alias's index_routing
+ * applies (IndexMetadata.resolveIndexRouting); a different given value is
+ * refused (-1, err), as is a missing one when the mapping requires it.
+ */
+int			index_resolve_routing(const Index *ix, const char *name, const char *given,
+								  const char *id, size_t id_len, const char **out,
+								  EsError *err);
 int			index_shard_for(const Index *ix, const char *routing,
 							const char *id, size_t id_len);
 /* refresh if refresh_interval elapsed since last refresh (lazy model) */

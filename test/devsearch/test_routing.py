@@ -66,3 +66,38 @@ def test_bad_shard_settings(ds):
     assert st == 400 and res["error"]["type"] == "illegal_argument_exception"
     st, res = ds.json("PUT", "/b", {"settings": {"number_of_shards": 2000}})
     assert st == 400
+
+
+def test_alias_index_routing_applies_to_single_document_ops(ds):
+    assert ds.json("PUT", "/a", FIVE)[0] == 200
+    assert ds.json("POST", "/_aliases", {"actions": [
+        {"add": {"index": "a", "alias": "ar", "index_routing": "5", "is_write_index": True}}]})[0] == 200
+    st, res = ds.json("PUT", "/ar/_doc/1", {"x": 1})
+    assert st == 201 and res["_index"] == "a"
+    st, res = ds.json("GET", "/a/_doc/1?routing=5")
+    assert st == 200 and res["_routing"] == "5"
+    assert ds.json("GET", "/a/_doc/1")[0] == 404
+    assert ds.json("GET", "/ar/_doc/1")[0] == 200
+    st, res = ds.json("PUT", "/ar/_doc/2?routing=4", {"x": 1})
+    assert st == 400
+    assert res["error"]["reason"] == ("Alias [ar] has index routing associated with it [5], "
+                                      "and was provided with routing value [4], rejecting operation")
+    st, res = ds.bulk([{"index": {"_index": "ar", "_id": "3"}}, {"x": 3},
+                       {"index": {"_index": "ar", "_id": "4", "routing": "4"}}, {"x": 4}])
+    assert res["items"][0]["index"]["status"] == 201
+    assert res["items"][1]["index"]["status"] == 400
+    assert ds.json("GET", "/a/_doc/3?routing=5")[0] == 200
+    assert ds.json("DELETE", "/ar/_doc/3")[0] == 200
+
+
+def test_required_routing(ds):
+    assert ds.json("PUT", "/q", {"mappings": {"_routing": {"required": True}}})[0] == 200
+    st, res = ds.json("PUT", "/q/_doc/1", {"x": 1})
+    assert st == 400 and res["error"]["type"] == "routing_missing_exception"
+    assert res["error"]["reason"] == "routing is required for [q]/[1]"
+    assert ds.json("PUT", "/q/_doc/1?routing=r", {"x": 1})[0] == 201
+    assert ds.json("GET", "/q/_doc/1")[0] == 400
+    assert ds.json("GET", "/q/_doc/1?routing=r")[0] == 200
+    st, res = ds.bulk([{"delete": {"_index": "q", "_id": "1"}}])
+    assert res["items"][0]["delete"]["error"]["type"] == "routing_missing_exception"
+    assert ds.json("DELETE", "/q/_doc/1?routing=r")[0] == 200
