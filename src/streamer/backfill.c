@@ -185,9 +185,140 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch)
 	return true;
 }
 
+/*
+ * A worker's sender thread: the reader fills one batch while the previous one
+ * is in flight (double buffering).  The claim connection is used by the
+ * sender (dead letters) only while the reader is busy with its snapshot
+ * connection, and by the reader only when the sender is idle.
+ */
+typedef struct Sender
+{
+	Backfill   *b;
+	PGconn	   *claim;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	Batch		pending;
+	bool		has_pending;
+	bool		busy;
+	bool		quit;
+	bool		failed;
+	pthread_t	th;
+} Sender;
+
+static void *
+sender_main(void *arg)
+{
+	Sender	   *sd = arg;
+	Batch		work = {0};
+
+	for (;;)
+	{
+		Batch		tmp;
+		int			k;
+		bool		ok;
+
+		pthread_mutex_lock(&sd->mu);
+		while (!sd->has_pending && !sd->quit)
+			pthread_cond_wait(&sd->cv, &sd->mu);
+		if (!sd->has_pending)
+		{
+			pthread_mutex_unlock(&sd->mu);
+			break;
+		}
+		tmp = work;
+		work = sd->pending;
+		sd->pending = tmp;
+		sd->has_pending = false;
+		sd->busy = true;
+		pthread_cond_broadcast(&sd->cv);
+		pthread_mutex_unlock(&sd->mu);
+
+		k = work.nitems;
+		ok = send_batch(sd->b, sd->claim, &work);
+		if (ok)
+			atomic_fetch_add(&sd->b->t->c.rows_backfilled, k);
+
+		pthread_mutex_lock(&sd->mu);
+		sd->busy = false;
+		if (!ok)
+			sd->failed = true;
+		pthread_cond_broadcast(&sd->cv);
+		pthread_mutex_unlock(&sd->mu);
+	}
+	batch_free(&work);
+	return NULL;
+}
+
+static bool
+sender_start(Sender *sd, Backfill *b, PGconn *claim)
+{
+	memset(sd, 0, sizeof(*sd));
+	sd->b = b;
+	sd->claim = claim;
+	pthread_mutex_init(&sd->mu, NULL);
+	pthread_cond_init(&sd->cv, NULL);
+	return pthread_create(&sd->th, NULL, sender_main, sd) == 0;
+}
+
+/* Hand a full batch over (waits while the previous one is still queued). */
+static bool
+sender_submit(Sender *sd, Batch *batch)
+{
+	Batch		tmp;
+	bool		ok;
+
+	pthread_mutex_lock(&sd->mu);
+	while (sd->has_pending && !sd->failed)
+		pthread_cond_wait(&sd->cv, &sd->mu);
+	ok = !sd->failed;
+	if (ok)
+	{
+		tmp = sd->pending;
+		sd->pending = *batch;
+		*batch = tmp;
+		sd->has_pending = true;
+		pthread_cond_broadcast(&sd->cv);
+	}
+	pthread_mutex_unlock(&sd->mu);
+	batch_clear(batch);
+	return ok;
+}
+
+/* Wait until everything handed over is acknowledged; false if it failed. */
+static bool
+sender_wait_idle(Sender *sd)
+{
+	bool		ok;
+
+	pthread_mutex_lock(&sd->mu);
+	while ((sd->has_pending || sd->busy) && !sd->failed)
+		pthread_cond_wait(&sd->cv, &sd->mu);
+	while (sd->busy)
+		pthread_cond_wait(&sd->cv, &sd->mu);
+	ok = !sd->failed;
+	sd->failed = false;
+	sd->has_pending = false;
+	batch_clear(&sd->pending);
+	pthread_mutex_unlock(&sd->mu);
+	return ok;
+}
+
+static void
+sender_stop(Sender *sd)
+{
+	pthread_mutex_lock(&sd->mu);
+	sd->quit = true;
+	pthread_cond_broadcast(&sd->cv);
+	pthread_mutex_unlock(&sd->mu);
+	pthread_join(sd->th, NULL);
+	batch_free(&sd->pending);
+	pthread_mutex_destroy(&sd->mu);
+	pthread_cond_destroy(&sd->cv);
+}
+
 /* Read one chunk with COPY and send its rows; true when all are acknowledged. */
 static bool
-read_chunk(Backfill *b, PGconn *snap, PGconn *claim, const char *rel,
+read_chunk(Backfill *b, PGconn *snap, Sender *sd, const char *rel,
 		   int64_t first, int64_t end, int64_t *rows)
 {
 	Target	   *t = b->t;
@@ -231,13 +362,7 @@ read_chunk(Backfill *b, PGconn *snap, PGconn *claim, const char *rel,
 					  line, e, line + e + 1, len - e - 1, 0);
 			(*rows)++;
 			if (batch.body.len >= opt.batch_bytes || batch.nitems >= opt.batch_docs)
-			{
-				int			k = batch.nitems;
-
-				ok = send_batch(b, claim, &batch);
-				if (ok)
-					atomic_fetch_add(&t->c.rows_backfilled, k);
-			}
+				ok = sender_submit(sd, &batch);
 		}
 		else if (ok && !(len == 2 && line[0] == '\\' && line[1] == 'N'))
 		{
@@ -256,13 +381,9 @@ read_chunk(Backfill *b, PGconn *snap, PGconn *claim, const char *rel,
 		PQclear(r);
 	}
 	if (ok && batch.nitems > 0)
-	{
-		int			k = batch.nitems;
-
-		ok = send_batch(b, claim, &batch);
-		if (ok)
-			atomic_fetch_add(&t->c.rows_backfilled, k);
-	}
+		ok = sender_submit(sd, &batch);
+	if (!sender_wait_idle(sd))
+		ok = false;
 	batch_free(&batch);
 	return ok;
 }
@@ -278,6 +399,8 @@ worker_main(void *arg)
 	Buf			q = {0};
 	char	   *lit;
 	char		who[300];
+	Sender		sd;
+	bool		sender_running = false;
 
 	snprintf(who, sizeof(who), "%s", opt.id);
 	w->ok = false;
@@ -296,6 +419,9 @@ worker_main(void *arg)
 		goto out;
 	}
 	atomic_fetch_add(&b->imported, 1);
+	if (!sender_start(&sd, b, claim))
+		goto out;
+	sender_running = true;
 	w->ok = true;
 	while (!atomic_load(&b->stop))
 	{
@@ -309,7 +435,7 @@ worker_main(void *arg)
 			break;
 		log_debug(t->index_name, "worker %d reads chunk %d (%s blocks %" PRId64 "..%" PRId64 ")",
 				  w->no, chunk_no, rel, first, end);
-		if (!read_chunk(b, snap, claim, rel, first, end, &rows) ||
+		if (!read_chunk(b, snap, &sd, rel, first, end, &rows) ||
 			!catalog_finish_chunk(claim, t, chunk_no, rows, b->version))
 		{
 			catalog_abort_claim(claim);
@@ -322,6 +448,8 @@ worker_main(void *arg)
 	}
 	catalog_exec_ok(snap, "COMMIT");
 out:
+	if (sender_running)
+		sender_stop(&sd);
 	buf_free(&q);
 	if (snap)
 		PQfinish(snap);
