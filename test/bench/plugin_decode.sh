@@ -42,12 +42,17 @@ CREATE PUBLICATION p FOR ALL TABLES;
 SQL
 
 # plugin variants measured: name -> output plugin and its options
-variants="reindex wal2json test_decoding pgoutput"
+#   reindex          defaults (begin, commit time, one line per message)
+#   reindex-lean     what a consumer needs: include_begin false, no commit time
+#   reindex-batch    reindex-lean plus batch_bytes 65536
+variants=${VARIANTS:-"reindex reindex-lean reindex-batch wal2json test_decoding pgoutput"}
 plugin_of() { case $1 in reindex*) echo reindex ;; *) echo "$1" ;; esac; }
 opts_of() {
 	case $1 in
 	wal2json) echo "-o format-version=2" ;;
 	pgoutput) echo "-o proto_version=1 -o publication_names=p" ;;
+	reindex-lean) echo "-o include_begin=false -o include_commit_time=false" ;;
+	reindex-batch) echo "-o include_begin=false -o include_commit_time=false -o batch_bytes=65536" ;;
 	*) echo "" ;;
 	esac
 }
@@ -75,24 +80,33 @@ SQL
 endB=$(q "SELECT pg_current_wal_lsn()")
 q "CHECKPOINT" >/dev/null
 
-# decode_one W VARIANT ENDPOS: time one decode of workload W on a fresh slot
-# copy; sets $secs, $spill (bytes); for A also $anon0 $anon $hwm (kB)
+# a sleep without a fork, so sampling stays cheap: read with a timeout from a
+# FIFO nobody writes to
+mkfifo "$dir/nap"
+exec {nap_fd}<>"$dir/nap"
+nap() { read -r -t "$1" -u "$nap_fd" || true; }
+# CPU time (ns) a process has run, from the scheduler's own accounting
+cpu_ns() { local x; read -r x _ <"/proc/$1/schedstat" 2>/dev/null && echo "$x"; }
+
+# decode_one W VARIANT ENDPOS: one decode of workload W on a fresh slot copy;
+# sets $secs (wall), $cpu (the walsender's CPU seconds up to its last sample,
+# taken every 20 ms), $spill (bytes); for A also $anon0 $anon $hwm (kB)
 decode_one() {
-	local w=$1 v=$2 endpos=$3 slot="run_$$" rpid wpid="" a h
+	local w=$1 v=$2 endpos=$3 slot="run_$$" rpid wpid="" a h c lastcpu=0 t0
 	q "SELECT pg_copy_logical_replication_slot('base_${w,,}', '$slot', false, '$(plugin_of "$v")')" >/dev/null
 	anon0=0 anon=0 hwm=0
-	local t0
 	t0=$(now)
 	# shellcheck disable=SC2046
 	"$PGBIN/pg_recvlogical" -d bench -S "$slot" --start --endpos "$endpos" --no-loop \
 		-f /dev/null $(opts_of "$v") &
 	rpid=$!
-	if [ "$w" = A ]; then
-		while [ -z "$wpid" ] && kill -0 $rpid 2>/dev/null; do
-			wpid=$(q "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot' AND active_pid IS NOT NULL")
-			[ -n "$wpid" ] || sleep 0.05	# polled condition: the walsender has started
-		done
-		while [ -n "$wpid" ] && kill -0 $rpid 2>/dev/null; do
+	while [ -z "$wpid" ] && kill -0 $rpid 2>/dev/null; do
+		wpid=$(q "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot' AND active_pid IS NOT NULL")
+		[ -n "$wpid" ] || nap 0.02	# polled condition: the walsender has started
+	done
+	while [ -n "$wpid" ] && kill -0 $rpid 2>/dev/null; do
+		c=$(cpu_ns "$wpid") && [ -n "$c" ] && lastcpu=$c
+		if [ "$w" = A ]; then
 			a=$(status_kb "$wpid" RssAnon)
 			h=$(status_kb "$wpid" VmHWM)
 			if [ -n "$a" ]; then
@@ -100,11 +114,12 @@ decode_one() {
 				[ "$a" -le "$anon" ] || anon=$a
 			fi
 			[ -z "$h" ] || [ "$h" -le "$hwm" ] || hwm=$h
-			sleep 0.1	# sampling interval of a measurement, not synchronisation
-		done
-	fi
+		fi
+		nap 0.02	# sampling interval of a measurement, not synchronisation
+	done
 	wait $rpid
 	secs=$(echo "$(now) - $t0" | bc -l)
+	cpu=$(echo "$lastcpu / 1000000000" | bc -l)
 	spill=$(q "SELECT coalesce(max(spill_bytes), 0) FROM pg_stat_replication_slots WHERE slot_name = '$slot'")
 	q "SELECT pg_drop_replication_slot('$slot')" >/dev/null
 }
@@ -117,7 +132,7 @@ stats() {
 			printf "%.0f %.1f\n", m, 100 * sqrt(var) / mean }'
 }
 
-declare -A rates anon0s anons hwms spills
+declare -A rates cpurates anon0s anons hwms spills
 read -r -a vs <<<"$variants"
 nv=${#vs[@]}
 for ((r = 0; r < REPS; r++)); do
@@ -128,6 +143,7 @@ for ((r = 0; r < REPS; r++)); do
 		for v in "${order[@]}"; do
 			if [ $w = A ]; then decode_one A "$v" "$endA"; n=$N_BULK; else decode_one B "$v" "$endB"; n=$N_TXN; fi
 			rates[${w}_$v]+="$(echo "$n / $secs" | bc -l) "
+			cpurates[${w}_$v]+="$(echo "$n / $cpu" | bc -l) "
 			if [ $w = A ]; then
 				[ "${anon0s[$v]:-0}" -ge "$anon0" ] || anon0s[$v]=$anon0
 				[ "${anons[$v]:-0}" -ge "$anon" ] || anons[$v]=$anon
@@ -138,27 +154,36 @@ for ((r = 0; r < REPS; r++)); do
 	done
 done
 
-declare -A med cv
+declare -A med cv cmed ccv
 for v in $variants; do
 	for w in A B; do
 		read -r m c < <(tr ' ' '\n' <<<"${rates[${w}_$v]}" | grep . | stats)
-		med[${w}_$v]=$m
-		cv[${w}_$v]=$c
+		med[${w}_$v]=$m cv[${w}_$v]=$c
+		read -r m c < <(tr ' ' '\n' <<<"${cpurates[${w}_$v]}" | grep . | stats)
+		cmed[${w}_$v]=$m ccv[${w}_$v]=$c
 	done
 done
 
-printf '\n%-16s %14s %7s %14s %7s\n' plugin "A rows/s" "A CV" "B rows/s" "B CV"
+echo
+echo "rows/s = rows / wall-clock seconds of the decode (end to end, pg_recvlogical included);"
+echo "rows/cpu-s = rows / CPU seconds of the walsender (what the plugin costs the server;"
+echo "steadier on a busy machine).  Median of $REPS; CV = stddev / mean over the repetitions."
+printf '%-16s %10s %6s %10s %6s   %11s %6s %11s %6s\n' plugin "A rows/s" "CV" "B rows/s" "CV" \
+	"A rows/cpu-s" "CV" "B rows/cpu-s" "CV"
 for v in $variants; do
-	printf '%-16s %14s %6s%% %14s %6s%%\n' "$v" "${med[A_$v]}" "${cv[A_$v]}" "${med[B_$v]}" "${cv[B_$v]}"
+	printf '%-16s %10s %5s%% %10s %5s%%   %11s %5s%% %11s %5s%%\n' "$v" \
+		"${med[A_$v]}" "${cv[A_$v]}" "${med[B_$v]}" "${cv[B_$v]}" \
+		"${cmed[A_$v]}" "${ccv[A_$v]}" "${cmed[B_$v]}" "${ccv[B_$v]}"
 done
-echo "(median of $REPS; CV = stddev / mean over the repetitions)"
 echo
 for r in $variants; do
 	case $r in reindex*) ;; *) continue ;; esac
 	for p in wal2json test_decoding pgoutput; do
-		printf 'ratio %s / %-14s A %.2fx   B %.2fx\n' "$r" "$p" \
+		printf 'ratio %-16s / %-14s wall A %.2fx B %.2fx   walsender cpu A %.2fx B %.2fx\n' "$r" "$p" \
 			"$(echo "${med[A_$r]} / ${med[A_$p]}" | bc -l)" \
-			"$(echo "${med[B_$r]} / ${med[B_$p]}" | bc -l)"
+			"$(echo "${med[B_$r]} / ${med[B_$p]}" | bc -l)" \
+			"$(echo "${cmed[A_$r]} / ${cmed[A_$p]}" | bc -l)" \
+			"$(echo "${cmed[B_$r]} / ${cmed[B_$p]}" | bc -l)"
 	done
 done
 echo "targets: reindex >= 1.20x wal2json and >= 0.80x pgoutput on A and B"
