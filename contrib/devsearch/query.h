@@ -86,8 +86,6 @@ Query	   *query_parse(json_t *q, EsError *err);
 void		query_free(Query *q);
 /* resolve field kinds against the index's mappings */
 void		query_bind(Query *q, const struct Index *ix);
-/* does evaluating q need the parsed _source? */
-bool		query_needs_source(const Query *q);
 /* true if the document matches; *score receives its score */
 bool		query_match(const Query *q, const char *id, json_t *src, double *score);
 /* append the _source paths the bound tree reads (not owned: valid while q) */
@@ -111,10 +109,5 @@ void		field_values_free(FieldVals *fv);
 
 /* the mapped kind of a field in an index (FK_DYNAMIC if unmapped) */
 FieldKind	field_kind(const struct Index *ix, const char *path, char **src_path);
-
-/* analysis: lower-cased tokens of letters, digits, '_' and non-ASCII bytes;
- * returns the count and a malloc'd array of malloc'd strings */
-int			text_tokens(const char *s, size_t len, char ***out);
-void		tokens_free(char **t, int n);
 
 #endif
