@@ -26,7 +26,9 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEVSEARCH_DIR = os.path.join(ROOT, "contrib", "devsearch")
-BINARY = os.path.join(DEVSEARCH_DIR, "devsearch")
+# REINDEX_DEVSEARCH (set by test/run-all.sh) may name another build, e.g. one
+# with sanitizers
+BINARY = os.environ.get("REINDEX_DEVSEARCH") or os.path.join(DEVSEARCH_DIR, "devsearch")
 CORPUS = os.path.join(DEVSEARCH_DIR, "corpus")
 
 # keep in step with targets[] in contrib/devsearch/fuzz_dispatch.c
