@@ -38,9 +38,8 @@ jb_reset(JsonBuf *jb)
 }
 
 void
-jb_reserve(JsonBuf *jb, size_t extra)
+jb_grow(JsonBuf *jb, size_t need)
 {
-	size_t		need = jb->len + extra + 1;
 	size_t		ncap;
 	char	   *nd;
 
@@ -57,29 +56,6 @@ jb_reserve(JsonBuf *jb, size_t extra)
 	}
 	jb->data = nd;
 	jb->cap = ncap;
-}
-
-void
-jb_raw(JsonBuf *jb, const char *s, size_t n)
-{
-	jb_reserve(jb, n);
-	memcpy(jb->data + jb->len, s, n);
-	jb->len += n;
-	jb->data[jb->len] = '\0';
-}
-
-void
-jb_cstr(JsonBuf *jb, const char *s)
-{
-	jb_raw(jb, s, strlen(s));
-}
-
-void
-jb_char(JsonBuf *jb, char c)
-{
-	jb_reserve(jb, 1);
-	jb->data[jb->len++] = c;
-	jb->data[jb->len] = '\0';
 }
 
 /* length of a valid UTF-8 sequence at s (n bytes available), 0 if invalid */

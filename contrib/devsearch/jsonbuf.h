@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <jansson.h>
 
 typedef struct JsonBuf
@@ -24,11 +25,46 @@ typedef struct JsonBuf
 void		jb_init(JsonBuf *jb);
 void		jb_free(JsonBuf *jb);
 void		jb_reset(JsonBuf *jb);	/* len = 0, keeps memory */
-void		jb_reserve(JsonBuf *jb, size_t extra);
+/* grow so that need bytes fit (slow path of jb_reserve) */
+void		jb_grow(JsonBuf *jb, size_t need);
+
+/*
+ * The hot writers are inline: a response to a 10,000-item bulk is built from
+ * ~100,000 small pieces, and for literal strings the compiler folds strlen.
+ */
+static inline void
+jb_reserve(JsonBuf *jb, size_t extra)
+{
+	size_t		need = jb->len + extra + 1;
+
+	if (need > jb->cap)
+		jb_grow(jb, need);
+}
+
 /* raw bytes / C string, no escaping */
-void		jb_raw(JsonBuf *jb, const char *s, size_t n);
-void		jb_cstr(JsonBuf *jb, const char *s);
-void		jb_char(JsonBuf *jb, char c);
+static inline void
+jb_raw(JsonBuf *jb, const char *s, size_t n)
+{
+	jb_reserve(jb, n);
+	memcpy(jb->data + jb->len, s, n);
+	jb->len += n;
+	jb->data[jb->len] = '\0';
+}
+
+static inline void
+jb_cstr(JsonBuf *jb, const char *s)
+{
+	jb_raw(jb, s, strlen(s));
+}
+
+static inline void
+jb_char(JsonBuf *jb, char c)
+{
+	jb_reserve(jb, 1);
+	jb->data[jb->len++] = c;
+	jb->data[jb->len] = '\0';
+}
+
 /* quoted, escaped JSON string */
 void		jb_str(JsonBuf *jb, const char *s, size_t n);
 void		jb_qcstr(JsonBuf *jb, const char *s);

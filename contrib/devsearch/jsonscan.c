@@ -6,6 +6,8 @@
  * allocates (except jscan_string, which appends to a caller buffer).
  */
 #include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,26 @@ jscan_skip_ws(const char *p, const char *end)
 }
 
 /* validate a string at p (p[0] == '"'); optional decode into out */
+/*
+ * Does any of the 8 bytes at p need attention inside a string: a control
+ * character, '"', '\\' or a non-ASCII byte?  (Bit tricks on one 64-bit word;
+ * may report a false positive, never a false negative.)
+ */
+static inline bool
+word_special(const unsigned char *p)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t	w,
+				quote,
+				bslash;
+
+	memcpy(&w, p, 8);
+	quote = w ^ (ones * '"');
+	bslash = w ^ (ones * '\\');
+	return ((w - ones * 0x20) | (quote - ones) | (bslash - ones) | w) & highs;
+}
+
 static const char *
 scan_string(Scan *s, const char *p, JsonBuf *out)
 {
@@ -68,6 +90,8 @@ scan_string(Scan *s, const char *p, JsonBuf *out)
 		unsigned char c;
 
 		/* fast path: plain ASCII bytes other than '"' and '\\' */
+		while (e - q >= 8 && !word_special(q))
+			q += 8;
 		while (q < e && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
 			q++;
 		if (q >= e)
