@@ -153,9 +153,11 @@ lane_submit(Lane *l)
 	Stream	   *s = l->s;
 	Buf			path = {0};
 	bool		ok;
+	Buf			keep = l->req.resp.body;	/* reuse the response buffer */
 
 	buf_puts(&path, "/_bulk");
 	memset(&l->req, 0, sizeof(l->req));
+	l->req.resp.body = keep;
 	l->req.done = lane_done;
 	l->req.arg = l;
 	ok = es_submit(&l->req, &s->t->ep, "POST", path.data, l->sent.body.data, l->sent.body.len);
@@ -387,6 +389,7 @@ barrier_step(Stream *s)
 		return;
 	/* the barrier's own transaction must be committed before it is applied */
 	buf_printf(&path, "/%s/_delete_by_query?conflicts=proceed&refresh=true", s->t->index_name);
+	buf_free(&s->dbq.resp.body);
 	memset(&s->dbq, 0, sizeof(s->dbq));
 	s->dbq.done = dbq_done;
 	s->dbq.arg = s;
