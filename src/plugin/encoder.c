@@ -46,6 +46,28 @@
 static void append_scalar(StringInfo out, TypeEnc *type, Datum value,
 						  bool quote);
 
+/*---- output primitives ----*/
+
+/* appendStringInfoChar without the call: the hot path is one compare */
+static inline void
+put_char(StringInfo out, char c)
+{
+	if (unlikely(out->len + 1 >= out->maxlen))
+		enlargeStringInfo(out, 1);
+	out->data[out->len++] = c;
+	out->data[out->len] = '\0';
+}
+
+static inline void
+put_bytes(StringInfo out, const char *s, int len)
+{
+	if (unlikely(out->len + len >= out->maxlen))
+		enlargeStringInfo(out, len);
+	memcpy(out->data + out->len, s, len);
+	out->len += len;
+	out->data[out->len] = '\0';
+}
+
 /*---- strings ----*/
 
 /* 0: copy as is; otherwise the character after the backslash ('u': \u00XX) */
@@ -81,8 +103,8 @@ append_json_escaped(StringInfo out, const char *s, int len)
 			appendStringInfo(out, "\\u%04x", (unsigned char) *p);
 		else
 		{
-			appendStringInfoChar(out, '\\');
-			appendStringInfoChar(out, e);
+			put_char(out, '\\');
+			put_char(out, e);
 		}
 		run = p + 1;
 	}
@@ -97,7 +119,7 @@ encoder_append_json_string(StringInfo out, const char *s, int len)
 	enlargeStringInfo(out, len + 2);
 	out->data[out->len++] = '"';
 	append_json_escaped(out, s, len);
-	appendStringInfoChar(out, '"');
+	put_char(out, '"');
 }
 
 static inline void
@@ -141,9 +163,14 @@ append_json_compact(StringInfo out, const char *s, int len)
 
 /*---- dates and times ----*/
 
+/*
+ * Dates and times are formatted into a small char buffer (fmt_* return the
+ * end) and appended at once: this is the hot path of timestamp columns.
+ */
+
 /* n >= 0 as exactly width digits (more if needed) */
-static inline void
-append_digits(StringInfo out, int n, int width)
+static char *
+fmt_digits(char *p, int n, int width)
 {
 	char		buf[16];
 	int			len = 0;
@@ -153,48 +180,82 @@ append_digits(StringInfo out, int n, int width)
 		buf[len++] = '0' + n % 10;
 		n /= 10;
 	} while (n > 0 || len < width);
-	enlargeStringInfo(out, len);
 	while (len > 0)
-		out->data[out->len++] = buf[--len];
-	out->data[out->len] = '\0';
+		*p++ = buf[--len];
+	return p;
+}
+
+/* 0 <= n as two digits (more if needed) */
+static inline char *
+fmt_2(char *p, int n)
+{
+	if (unlikely(n > 99))
+		return fmt_digits(p, n, 2);
+	p[0] = '0' + n / 10;
+	p[1] = '0' + n % 10;
+	return p + 2;
+}
+
+/* ISO 8601 astronomical years: 0000 is 1 BC, -0001 is 2 BC */
+static char *
+fmt_date(char *p, int year, int mon, int mday)
+{
+	if (year < 0)
+	{
+		*p++ = '-';
+		year = -year;
+	}
+	if (likely(year <= 9999))
+	{
+		p = fmt_2(p, year / 100);
+		p = fmt_2(p, year % 100);
+	}
+	else
+		p = fmt_digits(p, year, 4);
+	*p++ = '-';
+	p = fmt_2(p, mon);
+	*p++ = '-';
+	return fmt_2(p, mday);
+}
+
+/* hh:mm:ss, then the fraction: always 6 digits, or trimmed and only if any */
+static char *
+fmt_time(char *p, int hour, int min, int sec, int usec, bool full_fraction)
+{
+	p = fmt_2(p, hour);
+	*p++ = ':';
+	p = fmt_2(p, min);
+	*p++ = ':';
+	p = fmt_2(p, sec);
+	if (full_fraction || usec != 0)
+	{
+		*p++ = '.';
+		p = fmt_2(p, usec / 10000);
+		p = fmt_2(p, usec / 100 % 100);
+		p = fmt_2(p, usec % 100);
+		if (!full_fraction)
+			while (p[-1] == '0')
+				p--;
+	}
+	return p;
 }
 
 static void
 append_date_part(StringInfo out, int year, int mon, int mday)
 {
-	/* ISO 8601 astronomical years: 0000 is 1 BC, -0001 is 2 BC */
-	if (year < 0)
-		appendStringInfoChar(out, '-');
-	append_digits(out, Abs(year), 4);
-	appendStringInfoChar(out, '-');
-	append_digits(out, mon, 2);
-	appendStringInfoChar(out, '-');
-	append_digits(out, mday, 2);
+	char		buf[32];
+
+	put_bytes(out, buf, fmt_date(buf, year, mon, mday) - buf);
 }
 
-/* hh:mm:ss, then the fraction: always 6 digits, or trimmed and only if any */
 static void
 append_time_part(StringInfo out, int hour, int min, int sec, int usec,
 				 bool full_fraction)
 {
-	append_digits(out, hour, 2);
-	appendStringInfoChar(out, ':');
-	append_digits(out, min, 2);
-	appendStringInfoChar(out, ':');
-	append_digits(out, sec, 2);
-	if (full_fraction || usec != 0)
-	{
-		int			width = 6;
+	char		buf[32];
 
-		if (!full_fraction)
-			while (usec % 10 == 0)
-			{
-				usec /= 10;
-				width--;
-			}
-		appendStringInfoChar(out, '.');
-		append_digits(out, usec, width);
-	}
+	put_bytes(out, buf,
+			  fmt_time(buf, hour, min, sec, usec, full_fraction) - buf);
 }
 
 static void
@@ -213,17 +274,19 @@ append_timestamp(StringInfo out, Timestamp ts, bool utc, bool full_fraction)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
+	char		buf[64];
+	char	   *p = buf;
 
 	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("timestamp out of range")));
-	append_date_part(out, tm.tm_year, tm.tm_mon, tm.tm_mday);
-	appendStringInfoChar(out, 'T');
-	append_time_part(out, tm.tm_hour, tm.tm_min, tm.tm_sec, fsec,
-					 full_fraction);
+	p = fmt_date(p, tm.tm_year, tm.tm_mon, tm.tm_mday);
+	*p++ = 'T';
+	p = fmt_time(p, tm.tm_hour, tm.tm_min, tm.tm_sec, fsec, full_fraction);
 	if (utc)
-		appendStringInfoChar(out, 'Z');
+		*p++ = 'Z';
+	put_bytes(out, buf, p - buf);
 }
 
 /* the commit time of the wire format: UTC, always microseconds */
@@ -251,11 +314,11 @@ static void
 append_array_dim(StringInfo out, TypeEnc *elem, int ndim, const int *dims,
 				 int d, const Datum *elems, const bool *nulls, int *idx)
 {
-	appendStringInfoChar(out, '[');
+	put_char(out, '[');
 	for (int i = 0; i < dims[d]; i++)
 	{
 		if (i > 0)
-			appendStringInfoChar(out, ',');
+			put_char(out, ',');
 		if (d < ndim - 1)
 			append_array_dim(out, elem, ndim, dims, d + 1, elems, nulls, idx);
 		else
@@ -267,7 +330,7 @@ append_array_dim(StringInfo out, TypeEnc *elem, int ndim, const int *dims,
 			(*idx)++;
 		}
 	}
-	appendStringInfoChar(out, ']');
+	put_char(out, ']');
 }
 
 /* arrays of any dimension; lower bounds are not kept */
@@ -307,20 +370,20 @@ append_composite(StringInfo out, TypeEnc *type, Datum value)
 	tuple.t_data = th;
 	heap_deform_tuple(&tuple, desc, values, nulls);
 
-	appendStringInfoChar(out, '{');
+	put_char(out, '{');
 	for (int f = 0; f < type->nfields; f++)
 	{
 		FieldEnc   *field = &type->fields[f];
 
 		if (f > 0)
-			appendStringInfoChar(out, ',');
-		appendStringInfoString(out, field->json_name);
+			put_char(out, ',');
+		put_bytes(out, field->json_name, field->json_name_len);
 		if (nulls[field->attno])
 			appendStringInfoString(out, "null");
 		else
 			encoder_append_value(out, field->type, values[field->attno]);
 	}
-	appendStringInfoChar(out, '}');
+	put_char(out, '}');
 }
 
 static void
@@ -431,7 +494,7 @@ append_scalar(StringInfo out, TypeEnc *type, Datum value, bool quote)
 							day;
 
 				if (quote)
-					appendStringInfoChar(out, '"');
+					put_char(out, '"');
 				if (DATE_NOT_FINITE(d))
 					appendStringInfoString(out, DATE_IS_NOBEGIN(d) ? "-infinity" : "infinity");
 				else
@@ -440,26 +503,26 @@ append_scalar(StringInfo out, TypeEnc *type, Datum value, bool quote)
 					append_date_part(out, y, m, day);
 				}
 				if (quote)
-					appendStringInfoChar(out, '"');
+					put_char(out, '"');
 			}
 			break;
 		case ENC_TIME:
 			if (quote)
-				appendStringInfoChar(out, '"');
+				put_char(out, '"');
 			append_time_of_day(out, DatumGetTimeADT(value));
 			if (quote)
-				appendStringInfoChar(out, '"');
+				put_char(out, '"');
 			break;
 		case ENC_TIMETZ:
 			{
 				TimeTzADT  *t = DatumGetTimeTzADTP(value);
 
 				if (quote)
-					appendStringInfoChar(out, '"');
+					put_char(out, '"');
 				append_time_of_day(out, t->time);
 				append_tz_offset(out, -t->zone);
 				if (quote)
-					appendStringInfoChar(out, '"');
+					put_char(out, '"');
 			}
 			break;
 		case ENC_TIMESTAMP:
@@ -468,13 +531,13 @@ append_scalar(StringInfo out, TypeEnc *type, Datum value, bool quote)
 				Timestamp	ts = DatumGetTimestamp(value);
 
 				if (quote)
-					appendStringInfoChar(out, '"');
+					put_char(out, '"');
 				if (TIMESTAMP_NOT_FINITE(ts))
 					appendStringInfoString(out, TIMESTAMP_IS_NOBEGIN(ts) ? "-infinity" : "infinity");
 				else
 					append_timestamp(out, ts, type->kind == ENC_TIMESTAMPTZ, false);
 				if (quote)
-					appendStringInfoChar(out, '"');
+					put_char(out, '"');
 			}
 			break;
 		case ENC_INTERVAL:
@@ -591,7 +654,7 @@ encoder_append_id(StringInfo out, RelInfo *ri, const Datum *values,
 				  const bool *nulls, const int *map)
 {
 	relinfo_require_key(ri);
-	appendStringInfoChar(out, '"');
+	put_char(out, '"');
 	for (int k = 0; k < ri->nkeys; k++)
 	{
 		int			c = ri->keycols[k];
@@ -606,7 +669,7 @@ encoder_append_id(StringInfo out, RelInfo *ri, const Datum *values,
 							ri->cols[c].name, ri->nspname, ri->relname),
 					 errdetail("A document id cannot be built without every key column.")));
 		if (k > 0)
-			appendStringInfoChar(out, REINDEX_ID_SEPARATOR);
+			put_char(out, REINDEX_ID_SEPARATOR);
 		start = out->len;
 		append_scalar(out, ri->cols[c].type, values[v], false);
 		for (i = start; i < out->len; i++)
@@ -623,7 +686,7 @@ encoder_append_id(StringInfo out, RelInfo *ri, const Datum *values,
 			pfree(raw);
 		}
 	}
-	appendStringInfoChar(out, '"');
+	put_char(out, '"');
 }
 
 /* the document: the selected columns (all if selected is NULL) */
@@ -634,7 +697,7 @@ encoder_append_document(StringInfo out, RelInfo *ri, const Datum *values,
 {
 	bool		first = true;
 
-	appendStringInfoChar(out, '{');
+	put_char(out, '{');
 	for (int c = 0; c < ri->ncols; c++)
 	{
 		int			v;
@@ -643,15 +706,15 @@ encoder_append_document(StringInfo out, RelInfo *ri, const Datum *values,
 			continue;
 		v = value_index(ri, map, c);
 		if (!first)
-			appendStringInfoChar(out, ',');
+			put_char(out, ',');
 		first = false;
-		appendStringInfoString(out, ri->cols[c].json_name);
+		put_bytes(out, ri->cols[c].json_name, ri->cols[c].json_name_len);
 		if (nulls[v])
 			appendStringInfoString(out, "null");
 		else
 			append_scalar(out, ri->cols[c].type, values[v], true);
 	}
-	appendStringInfoChar(out, '}');
+	put_char(out, '}');
 }
 
 /* the key object of a refetch event: only the key columns */
@@ -660,19 +723,19 @@ encoder_append_key(StringInfo out, RelInfo *ri, const Datum *values,
 				   const bool *nulls, const int *map)
 {
 	relinfo_require_key(ri);
-	appendStringInfoChar(out, '{');
+	put_char(out, '{');
 	for (int k = 0; k < ri->nkeys; k++)
 	{
 		int			c = ri->keycols[k];
 		int			v = value_index(ri, map, c);
 
 		if (k > 0)
-			appendStringInfoChar(out, ',');
-		appendStringInfoString(out, ri->cols[c].json_name);
+			put_char(out, ',');
+		put_bytes(out, ri->cols[c].json_name, ri->cols[c].json_name_len);
 		if (nulls[v])
 			appendStringInfoString(out, "null");
 		else
 			append_scalar(out, ri->cols[c].type, values[v], true);
 	}
-	appendStringInfoChar(out, '}');
+	put_char(out, '}');
 }

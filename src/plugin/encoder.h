@@ -61,6 +61,7 @@ typedef struct TypeEnc TypeEnc;
 typedef struct FieldEnc
 {
 	char	   *json_name;		/* "name": ready to append */
+	int			json_name_len;
 	int			attno;			/* 0-based index in the composite's tupdesc */
 	TypeEnc    *type;
 } FieldEnc;
@@ -86,6 +87,7 @@ typedef struct ColEnc
 {
 	char	   *name;			/* plain column name */
 	char	   *json_name;		/* "name": ready to append */
+	int			json_name_len;
 	AttrNumber	attnum;			/* in the relation the RelInfo describes */
 	TypeEnc    *type;
 } ColEnc;

@@ -58,6 +58,7 @@ static MemoryContext TypeCxt = NULL;	/* type hash and every TypeEnc */
 static HTAB *RelInfoHash = NULL;
 static HTAB *TypeHash = NULL;
 static bool types_stale = false;
+static RelInfo *last_ri = NULL;	/* the entry relinfo_get() returned last */
 static uint64 generation_counter = 0;
 
 static void relinfo_relcache_cb(Datum arg, Oid relid);
@@ -258,6 +259,7 @@ typeenc_build(TypeEnc *enc, Oid typid, Oid *typrelid)
 									   strlen(NameStr(att->attname)));
 			appendStringInfoChar(&buf, ':');
 			enc->fields[n].json_name = buf.data;
+			enc->fields[n].json_name_len = buf.len;
 			enc->fields[n].attno = i;
 			enc->fields[n].type = typeenc_get(att->atttypid);
 			n++;
@@ -414,6 +416,7 @@ relinfo_build(RelInfo *ri, Relation rel)
 		}
 		col->name = pstrdup(NameStr(ratt->attname));
 		col->json_name = json_name_of(col->name);
+		col->json_name_len = strlen(col->json_name);
 		col->attnum = attnum;
 		col->type = NULL;		/* filled below, outside this context */
 		ri->ncols++;
@@ -472,6 +475,11 @@ relinfo_get(Relation rel)
 	RelInfo    *ri;
 	bool		found;
 
+	/* runs of changes of one table: skip the hash lookup */
+	if (likely(last_ri != NULL && last_ri->relid == relid &&
+			   last_ri->valid && !types_stale))
+		return last_ri;
+
 	cache_init();
 	if (types_stale)
 		flush_types();
@@ -496,6 +504,7 @@ relinfo_get(Relation rel)
 		}
 		PG_END_TRY();
 	}
+	last_ri = ri;				/* dynahash entries never move */
 	return ri;
 }
 
