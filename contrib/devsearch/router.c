@@ -228,12 +228,13 @@ route(Server *srv, const Request *req, Response *resp)
 	if ((n == 1 && (IS(0, "_alias") || IS(0, "_aliases"))) ||
 		(n == 2 && (IS(0, "_alias") || IS(0, "_aliases"))))
 	{
-		if (get && (n == 2 || IS(0, "_alias")))
+		if (get)
 			aliases_get(srv, req, resp, NULL, n == 2 ? s[1] : NULL);
-		else if (m == HTTP_PUT || (n == 2 && m == HTTP_POST))
+		else if ((m == HTTP_PUT && (n == 2 || IS(0, "_alias"))) || (n == 2 && m == HTTP_POST))
 			aliases_put(srv, req, resp, NULL, n == 2 ? s[1] : NULL);
 		else
-			respond_method_not_allowed(req, resp, n == 2 ? "GET, HEAD, PUT, POST" : "GET, HEAD, PUT");
+			respond_method_not_allowed(req, resp, n == 2 ? "GET, HEAD, PUT, POST" :
+									   IS(0, "_alias") ? "GET, HEAD, PUT" : "GET, HEAD, POST");
 		return "aliases";
 	}
 	if ((n == 2 || n == 3) && (IS(1, "_alias") || IS(1, "_aliases")))

@@ -131,3 +131,14 @@ def test_error_trace(ds_factory):
     st, res = ds.json("GET", "/nope/_doc/1?error_trace=true")
     assert res["error"]["stack_trace"].startswith("[nope/_na_] IndexNotFoundException[no such index [nope]]")
     assert res["error"]["root_cause"][0]["stack_trace"] == res["error"]["stack_trace"]
+
+
+def test_alias_collection_methods(ds):
+    ds.json("PUT", "/i", {"aliases": {"a": {}}})
+    st, res = ds.json("GET", "/_aliases")
+    assert st == 200 and res == {"i": {"aliases": {"a": {}}}}
+    r, data = ds.request("PUT", "/_aliases", {"index": "i", "alias": "b"})
+    assert r.status == 405
+    r, data = ds.request("DELETE", "/_alias", None)
+    assert r.status == 405
+    assert ds.json("PUT", "/_alias", {"index": "i", "alias": "b"})[0] == 200
