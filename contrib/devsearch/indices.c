@@ -11,6 +11,10 @@
 #include <string.h>
 
 #include "indices.h"
+
+/* the OpenSearch release the opensearch flavor answers as (the behaviour of
+ * the conformance suite's 2.17 line: must_exist, put_alias field checks) */
+#define OPENSEARCH_VERSION "2.17.0"
 #include "jsonscan.h"
 #include "store.h"
 
@@ -72,9 +76,9 @@ indices_root(Server *srv, const Request *req, Response *resp)
 	else
 		jb_cstr(b, "{\"name\":\"devsearch\",\"cluster_name\":\"devsearch\","
 				"\"cluster_uuid\":\"devsearch-cluster-uuid-0001\",\"version\":{"
-				"\"distribution\":\"opensearch\",\"number\":\"2.11.0\",\"build_type\":\"tar\","
-				"\"build_hash\":\"devsearch\",\"build_date\":\"2023-10-13T02:55:55.511945994Z\","
-				"\"build_snapshot\":false,\"lucene_version\":\"9.7.0\","
+				"\"distribution\":\"opensearch\",\"number\":\"" OPENSEARCH_VERSION "\",\"build_type\":\"tar\","
+				"\"build_hash\":\"devsearch\",\"build_date\":\"2024-09-13T00:00:00.000000000Z\","
+				"\"build_snapshot\":false,\"lucene_version\":\"9.11.1\","
 				"\"minimum_wire_compatibility_version\":\"7.10.0\","
 				"\"minimum_index_compatibility_version\":\"7.0.0\"},"
 				"\"tagline\":\"The OpenSearch Project: https://opensearch.org/\"}");
@@ -248,7 +252,7 @@ indices_create(Server *srv, const Request *req, Response *resp, const char *name
 			char		w[400];
 
 			snprintf(w, sizeof(w),
-					 "299 OpenSearch-2.11.0-devsearch \"Creating indices with soft-deletes disabled is deprecated and will be removed in future OpenSearch versions. Please do not specify value for setting [index.soft_deletes.enabled] of index [%s].\"",
+					 "299 OpenSearch-" OPENSEARCH_VERSION "-devsearch \"Creating indices with soft-deletes disabled is deprecated and will be removed in future OpenSearch versions. Please do not specify value for setting [index.soft_deletes.enabled] of index [%s].\"",
 					 ix->name);
 			response_add_header(resp, "Warning", w);
 		}
