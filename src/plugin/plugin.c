@@ -63,6 +63,7 @@ static void reindex_truncate(LogicalDecodingContext *ctx,
 static void reindex_commit(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 						   XLogRecPtr commit_lsn);
 static void reindex_shutdown(LogicalDecodingContext *ctx);
+static void format_tail(PluginState *state, ReorderBufferTXN *txn);
 
 void
 _PG_output_plugin_init(OutputPluginCallbacks *cb)
@@ -168,6 +169,7 @@ start_event(LogicalDecodingContext *ctx, PluginState *state,
 
 	if (!state->txn_written)
 	{
+		format_tail(state, txn);
 		if (state->opts.include_begin)
 			write_begin_or_commit(ctx, state, REINDEX_OP_BEGIN,
 								  strlen(REINDEX_OP_BEGIN), false);
@@ -187,14 +189,16 @@ start_event(LogicalDecodingContext *ctx, PluginState *state,
 #define START_EVENT(ctx, state, txn, op, ri) \
 	start_event(ctx, state, txn, op, sizeof(op) - 1, ri)
 
-/* the begin/commit tail, formatted once per transaction */
+/*
+ * The begin/commit tail, formatted once per transaction, and only for a
+ * transaction that writes something: with a table option most transactions
+ * a slot decodes write nothing.
+ */
 static void
-reindex_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+format_tail(PluginState *state, ReorderBufferTXN *txn)
 {
-	PluginState *state = ctx->output_plugin_private;
 	char	   *p = state->tail;
 
-	state->txn_written = false;
 	p += pg_ulltoa_n((uint64) txn->end_lsn, p);
 	state->version_len = p - state->tail;
 	*p++ = ' ';
@@ -213,6 +217,14 @@ reindex_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
 		memcpy(p, buf->data, buf->len + 1);
 		state->tail_len += buf->len;
 	}
+}
+
+static void
+reindex_begin(LogicalDecodingContext *ctx, ReorderBufferTXN *txn)
+{
+	PluginState *state = ctx->output_plugin_private;
+
+	state->txn_written = false;
 }
 
 static void
