@@ -4,6 +4,7 @@
 # search server for the suites that share them, runs
 #   1. pg_regress (sql/, expected/) through PGXS installcheck,
 #   2. the OpenSearch REST conformance suite against the development server,
+#      and the server's own search suite in the same format,
 #   3. every pytest suite under test/ (integration, faults, fuzz corpus, streamer),
 # prints regression.diffs on failure, and ends with one line CI can read:
 # "N passed, N failed".  Exit status is non-zero when anything failed.
@@ -79,6 +80,20 @@ if [ -f test/conformance/runner.py ] && [ -n "${REINDEX_TEST_ES_URL:-}" ]; then
 		count conformance "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
 	else
 		count conformance 0 1
+	fi
+fi
+
+# 2b. the development server's own search suite, in the same YAML format
+if [ -d test/conformance/devsearch/test ]; then
+	echo "== conformance (devsearch search suite)"
+	$PY test/conformance/runner.py --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" \
+		--api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test 2>&1 |
+		tee "$work/search-suite.out" | grep -v '^PASS'
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/search-suite.out" | tail -n 1)
+	if [ -n "$line" ]; then
+		count search-suite "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+	else
+		count search-suite 0 1
 	fi
 fi
 
