@@ -70,31 +70,23 @@ if ls sql/*.sql >/dev/null 2>&1; then
 	fi
 fi
 
-# 2. conformance
-if [ -f test/conformance/runner.py ] && [ -n "${REINDEX_TEST_ES_URL:-}" ]; then
-	echo "== conformance (OpenSearch REST YAML tests)"
-	$PY test/conformance/runner.py --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" \
-		"$shared/conformance/opensearch/test" 2>&1 | tee "$work/conformance.out" | grep -v '^PASS'
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/conformance.out" | tail -n 1)
+# 2. YAML suites replayed by the conformance runner, each on a server of its own
+yaml_suite() {	# yaml_suite NAME RUNNER_ARGS...
+	local name=$1 line
+	shift
+	echo "== $name"
+	$PY test/conformance/runner.py --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" "$@" 2>&1 |
+		tee "$work/$name.out" | grep -v '^PASS'
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$name.out" | tail -n 1)
 	if [ -n "$line" ]; then
-		count conformance "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+		count "$name" "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
 	else
-		count conformance 0 1
+		count "$name" 0 1
 	fi
-fi
-
-# 2b. the development server's own search suite, in the same YAML format
-if [ -d test/conformance/devsearch/test ]; then
-	echo "== conformance (devsearch search suite)"
-	$PY test/conformance/runner.py --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" \
-		--api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test 2>&1 |
-		tee "$work/search-suite.out" | grep -v '^PASS'
-	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/search-suite.out" | tail -n 1)
-	if [ -n "$line" ]; then
-		count search-suite "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
-	else
-		count search-suite 0 1
-	fi
+}
+if [ -f test/conformance/runner.py ] && [ -x "$REINDEX_DEVSEARCH" ]; then
+	yaml_suite conformance "$shared/conformance/opensearch/test"
+	yaml_suite search-suite --api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test
 fi
 
 # 3. pytest suites
