@@ -48,12 +48,116 @@ xstrdup(const char *s)
 	return d;
 }
 
+/* ---- record allocator (Doc and Blob) ----
+ *
+ * A million documents are two million small records.  They are carved from
+ * 2 MB chunks by 16-byte size classes with a free list per class: no malloc
+ * header, arena lock or bin search per record.  (Huge pages for the chunks
+ * were measured slower: the faults then compact memory.)  Chunks are kept
+ * for reuse, never returned.  Process-wide
+ * state: there is one Store per process and every call holds Server.lock.
+ * Under AddressSanitizer records come from malloc so that use-after-free is
+ * still caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define REC_USE_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REC_USE_MALLOC 1
+#endif
+#endif
+
+#define REC_CLASS		16
+#define REC_MAX			512
+#define REC_NCLASSES	(REC_MAX / REC_CLASS)
+#define REC_CHUNK		(2u * 1024 * 1024)
+
+#ifndef REC_USE_MALLOC
+typedef struct RecFree
+{
+	struct RecFree *next;
+} RecFree;
+
+static RecFree *rec_free_list[REC_NCLASSES];
+static char *rec_cur;
+static size_t rec_left;
+#endif
+
+static void *
+rec_alloc(size_t n)
+{
+#ifdef REC_USE_MALLOC
+	return xmalloc(n);
+#else
+	size_t		c,
+				sz;
+	void	   *p;
+
+	if (n > REC_MAX)
+		return xmalloc(n);
+	c = (n + REC_CLASS - 1) / REC_CLASS - 1;
+	sz = (c + 1) * REC_CLASS;
+	if (rec_free_list[c])
+	{
+		p = rec_free_list[c];
+		rec_free_list[c] = rec_free_list[c]->next;
+		return p;
+	}
+	if (rec_left < sz)
+	{
+		void	   *chunk;
+
+		/* the rest of the old chunk goes to the free lists */
+		while (rec_left >= REC_CLASS)
+		{
+			size_t		k = (rec_left > REC_MAX ? REC_MAX : rec_left) / REC_CLASS - 1;
+			RecFree    *f = (RecFree *) rec_cur;
+
+			f->next = rec_free_list[k];
+			rec_free_list[k] = f;
+			rec_cur += (k + 1) * REC_CLASS;
+			rec_left -= (k + 1) * REC_CLASS;
+		}
+		chunk = xmalloc(REC_CHUNK);
+		rec_cur = chunk;
+		rec_left = REC_CHUNK;
+	}
+	p = rec_cur;
+	rec_cur += sz;
+	rec_left -= sz;
+	return p;
+#endif
+}
+
+static void
+rec_release(void *p, size_t n)
+{
+#ifdef REC_USE_MALLOC
+	(void) n;
+	free(p);
+#else
+	size_t		c;
+	RecFree    *f = p;
+
+	if (p == NULL)
+		return;
+	if (n > REC_MAX)
+	{
+		free(p);
+		return;
+	}
+	c = (n + REC_CLASS - 1) / REC_CLASS - 1;
+	f->next = rec_free_list[c];
+	rec_free_list[c] = f;
+#endif
+}
+
 /* ---- blobs ---- */
 
 Blob *
 blob_new(const char *data, size_t len)
 {
-	Blob	   *b = xmalloc(sizeof(Blob) + len + 1);
+	Blob	   *b = rec_alloc(sizeof(Blob) + len + 1);
 
 	b->refs = 1;
 	b->len = (uint32_t) len;
@@ -73,7 +177,7 @@ void
 blob_unref(Blob *b)
 {
 	if (b && --b->refs == 0)
-		free(b);
+		rec_release(b, sizeof(Blob) + b->len + 1);
 }
 
 /* ---- store ---- */
@@ -94,7 +198,7 @@ doc_free(Doc *d)
 	blob_unref(d->live);
 	blob_unref(d->vis);
 	free(d->routing);
-	free(d);
+	rec_release(d, sizeof(Doc) + d->id_len + 1);
 }
 
 static void
@@ -781,7 +885,7 @@ index_upsert_slot(Index *ix, const char *id, size_t id_len)
 			return ix->docs[ix->ht[slot].pos1 - 1];
 	}
 	ix->ht_epoch++;
-	d = xmalloc(sizeof(Doc) + id_len + 1);
+	d = rec_alloc(sizeof(Doc) + id_len + 1);
 	memset(d, 0, sizeof(Doc));
 	d->id_len = (uint32_t) id_len;
 	memcpy(d->id, id, id_len);
