@@ -17,6 +17,7 @@
 
 #include "docwrite.h"
 #include "jsonscan.h"
+#include "mapping.h"
 #include "sourcefilter.h"
 
 void
@@ -563,6 +564,11 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 							  &routing, &res->err) < 0)
 		return;
 	res->shard = index_shard_for(ix, routing, res->id, res->id_len);
+	/* the mapping parses the document before any version check (mapping.h) */
+	if ((op->op == OP_INDEX || op->op == OP_CREATE) &&
+		mapping_check_source(srv, ix, res->id, res->id_len, op->source,
+							 op->source_len, &res->err) < 0)
+		return;
 	if (cur && cur->shard != res->shard)
 	{
 		/*
