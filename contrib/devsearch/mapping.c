@@ -706,8 +706,11 @@ typedef struct Walk
 	size_t		id_len;
 	bool		es;				/* Elasticsearch flavor */
 	EsError    *err;
-	JsonBuf		text;			/* decoded string values and keys */
+	JsonBuf    *text;			/* decoded string values (g_text) */
 } Walk;
+
+/* reused across documents (Server.lock held): no allocation once warm */
+static JsonBuf g_text;
 
 /* Jackson's "line:col" (1-based, bytes) of offset p in the source */
 static void
@@ -915,6 +918,43 @@ digits_at(const char *s, size_t n, size_t at, size_t count)
 	return true;
 }
 
+static int
+two(const char *s)
+{
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/* field ranges of a parsed date (ISO chronology, proleptic leap years) */
+static bool
+date_fields_ok(const char *s, size_t n)
+{
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int			year = two(s) * 100 + two(s + 2);
+
+	if (n >= 7)
+	{
+		int			month = two(s + 5);
+
+		if (month < 1 || month > 12)
+			return false;
+		if (n >= 10)
+		{
+			int			day = two(s + 8);
+			bool		leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+			if (day < 1 || day > mdays[month - 1] || (month == 2 && day == 29 && !leap))
+				return false;
+		}
+	}
+	if (n >= 13 && s[10] == 'T' && two(s + 11) > 23)
+		return false;
+	if (n >= 16 && s[10] == 'T' && s[13] == ':' && two(s + 14) > 59)
+		return false;
+	if (n >= 19 && s[10] == 'T' && s[13] == ':' && s[16] == ':' && two(s + 17) > 59)
+		return false;
+	return true;
+}
+
 /*
  * strict_date_optional_time: yyyy[-MM[-dd['T'HH[:mm[:ss[.f{1,9}]]][zone]]]]
  * with zone Z, +HH, +HHmm or +HH:mm; epoch_millis: [-]digits[.digits].
@@ -977,7 +1017,7 @@ date_ok(const MField *f, const char *s, size_t n)
 						}
 					}
 				}
-				if (i == n)
+				if (i == n && date_fields_ok(s, n))
 					return true;
 			}
 		}
@@ -1111,11 +1151,11 @@ check_leaf(Walk *w, const MField *f, const char *p)
 	last = *p == '{' ? q - 1 : p;	/* the parser ends on '}' after a preview */
 	if (*p == '"')
 	{
-		jb_reset(&w->text);
-		if (jscan_string(p, w->end, &w->text) == NULL)
+		jb_reset(w->text);
+		if (jscan_string(p, w->end, w->text) == NULL)
 			return q;
-		s = w->text.data ? w->text.data : "";
-		n = w->text.len;
+		s = w->text->data ? w->text->data : "";
+		n = w->text->len;
 	}
 	else
 	{
@@ -1388,9 +1428,8 @@ mapping_check_source(const Server *srv, const Index *ix, const char *id, size_t 
 	w.id_len = id ? id_len : 0;
 	w.es = srv->cfg.flavor == FLAVOR_ELASTICSEARCH;
 	w.err = err;
-	jb_init(&w.text);
+	w.text = &g_text;
 	p = jscan_skip_ws(src, w.end);
 	r = (p < w.end && *p == '{') ? walk_object(&w, &m->root, p) : p;
-	jb_free(&w.text);
 	return r == NULL ? -1 : 0;
 }
