@@ -115,10 +115,9 @@ copy_unescape(char *s, size_t n)
  * letters go through the claim connection, inside the chunk's transaction.
  */
 static bool
-send_batch(Backfill *b, PGconn *claim, Batch *batch)
+send_batch(Backfill *b, PGconn *claim, Batch *batch, EsResponse *resp)
 {
 	Target	   *t = b->t;
-	EsResponse	resp = {0};
 	int			attempt = 0;
 
 	while (batch->nitems > 0)
@@ -131,15 +130,12 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch)
 		Batch		retry = {0};
 
 		if (atomic_load(&b->stop))
-		{
-			es_response_free(&resp);
 			return false;
-		}
-		es_request_sync(&t->ep, "POST", "/_bulk", batch->body.data, batch->body.len, &resp, 0);
+		es_request_sync(&t->ep, "POST", "/_bulk", batch->body.data, batch->body.len, resp, 0);
 		out = malloc(sizeof(ItemOutcome) * n);
 		errs = malloc(sizeof(char *) * n);
 		sts = malloc(sizeof(long) * n);
-		es_bulk_outcomes(&resp, n, out, errs, sts);
+		es_bulk_outcomes(resp, n, out, errs, sts);
 		for (i = 0; i < n; i++)
 		{
 			BulkItem   *it = &batch->items[i];
@@ -172,16 +168,15 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch)
 		if (retry.nitems > 0)
 		{
 			atomic_fetch_add(&t->c.retried, retry.nitems);
-			if (resp.http_status != 200)
+			if (resp->http_status != 200)
 				target_set_error(t, "backfill bulk request failed (%s %ld), retrying",
-								 resp.http_status ? "HTTP" : resp.curl_error, resp.http_status);
+								 resp->http_status ? "HTTP" : resp->curl_error, resp->http_status);
 			sleep_ms(backoff_ms(attempt++));
 		}
 		batch_free(batch);
 		*batch = retry;
 	}
 	batch_clear(batch);
-	es_response_free(&resp);
 	return true;
 }
 
@@ -210,6 +205,7 @@ sender_main(void *arg)
 {
 	Sender	   *sd = arg;
 	Batch		work = {0};
+	EsResponse	resp = {0};		/* reused: its buffer keeps its size */
 
 	for (;;)
 	{
@@ -234,7 +230,7 @@ sender_main(void *arg)
 		pthread_mutex_unlock(&sd->mu);
 
 		k = work.nitems;
-		ok = send_batch(sd->b, sd->claim, &work);
+		ok = send_batch(sd->b, sd->claim, &work, &resp);
 		if (ok)
 			atomic_fetch_add(&sd->b->t->c.rows_backfilled, k);
 
@@ -246,6 +242,8 @@ sender_main(void *arg)
 		pthread_mutex_unlock(&sd->mu);
 	}
 	batch_free(&work);
+	es_response_free(&resp);
+	es_thread_cleanup();
 	return NULL;
 }
 
@@ -318,7 +316,7 @@ sender_stop(Sender *sd)
 
 /* Read one chunk with COPY and send its rows; true when all are acknowledged. */
 static bool
-read_chunk(Backfill *b, PGconn *snap, Sender *sd, const char *rel,
+read_chunk(Backfill *b, PGconn *snap, Sender *sd, Batch *batch, const char *rel,
 		   int64_t first, int64_t end, int64_t *rows)
 {
 	Target	   *t = b->t;
@@ -327,7 +325,6 @@ read_chunk(Backfill *b, PGconn *snap, Sender *sd, const char *rel,
 	char	   *inc = t->include_arr ? PQescapeLiteral(snap, t->include_arr, strlen(t->include_arr)) : NULL;
 	char	   *exc = t->exclude_arr ? PQescapeLiteral(snap, t->exclude_arr, strlen(t->exclude_arr)) : NULL;
 	PGresult   *r;
-	Batch		batch = {0};
 	bool		ok = true;
 	char	   *line;
 	int			n;
@@ -358,11 +355,11 @@ read_chunk(Backfill *b, PGconn *snap, Sender *sd, const char *rel,
 
 		if (ok && wire_json_string_end(line, len, &e) && e < len && line[e] == ' ')
 		{
-			batch_add(&batch, ITEM_INDEX, t->index_json, b->version, false,
+			batch_add(batch, ITEM_INDEX, t->index_json, b->version, false,
 					  line, e, line + e + 1, len - e - 1, 0);
 			(*rows)++;
-			if (batch.body.len >= opt.batch_bytes || batch.nitems >= opt.batch_docs)
-				ok = sender_submit(sd, &batch);
+			if (batch->body.len >= opt.batch_bytes || batch->nitems >= opt.batch_docs)
+				ok = sender_submit(sd, batch);
 		}
 		else if (ok && !(len == 2 && line[0] == '\\' && line[1] == 'N'))
 		{
@@ -380,11 +377,11 @@ read_chunk(Backfill *b, PGconn *snap, Sender *sd, const char *rel,
 		}
 		PQclear(r);
 	}
-	if (ok && batch.nitems > 0)
-		ok = sender_submit(sd, &batch);
+	if (ok && batch->nitems > 0)
+		ok = sender_submit(sd, batch);
 	if (!sender_wait_idle(sd))
 		ok = false;
-	batch_free(&batch);
+	batch_clear(batch);
 	return ok;
 }
 
@@ -400,6 +397,7 @@ worker_main(void *arg)
 	char	   *lit;
 	char		who[300];
 	Sender		sd;
+	Batch		batch = {0};	/* the batch being filled, kept across chunks */
 	bool		sender_running = false;
 
 	snprintf(who, sizeof(who), "%s", opt.id);
@@ -435,7 +433,7 @@ worker_main(void *arg)
 			break;
 		log_debug(t->index_name, "worker %d reads chunk %d (%s blocks %" PRId64 "..%" PRId64 ")",
 				  w->no, chunk_no, rel, first, end);
-		if (!read_chunk(b, snap, &sd, rel, first, end, &rows) ||
+		if (!read_chunk(b, snap, &sd, &batch, rel, first, end, &rows) ||
 			!catalog_finish_chunk(claim, t, chunk_no, rows, b->version))
 		{
 			catalog_abort_claim(claim);
@@ -450,6 +448,7 @@ worker_main(void *arg)
 out:
 	if (sender_running)
 		sender_stop(&sd);
+	batch_free(&batch);
 	buf_free(&q);
 	if (snap)
 		PQfinish(snap);
@@ -631,6 +630,7 @@ out:
 	free(err);
 	free(workers);
 	free(th);
+	es_thread_cleanup();
 	atomic_store(&b->finished, true);
 	return NULL;
 }

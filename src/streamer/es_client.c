@@ -4,14 +4,13 @@
  * Owns: the one libcurl multi handle of the main thread (keep-alive
  * connections are shared by all its requests), the poll that also waits on
  * the libpq sockets, blocking requests for backfill threads and one-off admin
- * calls, the classification of _bulk item outcomes, and retry backoff.
+ * calls (one kept-alive handle per thread), and retry backoff.  _bulk
+ * responses are classified in bulk_response.c.
  *
  * Invariants: credentials come only from the Endpoint (catalog or
  * environment) and are never logged; TLS verification stays on unless the
- * endpoint explicitly turns it off; responses are parsed with jansson,
- * requests are never built through it.  A 409 is "already newer" (success
- * under external versioning, I1/I3); 429, 5xx and transport errors are
- * retryable; anything else is a dead letter (I6).
+ * endpoint explicitly turns it off; requests are never built through a JSON
+ * library.  429, 5xx and transport errors are retryable.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@ es_global_init(void)
 void
 es_global_cleanup(void)
 {
+	es_thread_cleanup();
 	if (multi)
 		curl_multi_cleanup(multi);
 	multi = NULL;
@@ -134,16 +134,43 @@ is_ndjson(const char *path)
 	return n >= 5 && memcmp(path + n - 5, "_bulk", 5) == 0;
 }
 
+/*
+ * Each thread keeps one easy handle for its blocking requests, so its
+ * connection to the cluster stays open between them (keep-alive).
+ */
+static __thread CURL *thread_easy;
+
+/* Release the calling thread's easy handle (threads call it before exiting). */
+void
+es_thread_cleanup(void)
+{
+	if (thread_easy)
+		curl_easy_cleanup(thread_easy);
+	thread_easy = NULL;
+}
+
 /* Blocking request; returns the HTTP status (0 on transport failure). */
 int
 es_request_sync(const Endpoint *ep, const char *method, const char *path,
 				const char *body, size_t len, EsResponse *resp, long timeout_ms)
 {
-	CURL	   *e = curl_easy_init();
+	CURL	   *e;
 	struct curl_slist *h;
 	char	   *url = make_url(ep, path);
 	CURLcode	rc;
 
+	if (thread_easy)
+		curl_easy_reset(thread_easy);
+	else
+		thread_easy = curl_easy_init();
+	e = thread_easy;
+	if (!e)
+	{
+		free(url);
+		resp->http_status = 0;
+		snprintf(resp->curl_error, sizeof(resp->curl_error), "could not create a curl handle");
+		return 0;
+	}
 	buf_reset(&resp->body);
 	resp->http_status = 0;
 	h = setup_easy(e, ep, method, url, body, len, resp, is_ndjson(path),
@@ -153,8 +180,11 @@ es_request_sync(const Endpoint *ep, const char *method, const char *path,
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->http_status);
 	else if (!resp->curl_error[0])
 		snprintf(resp->curl_error, sizeof(resp->curl_error), "%s", curl_easy_strerror(rc));
+	/* the handle keeps pointers to these: clear them before freeing */
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(e, CURLOPT_URL, "");
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(h);
-	curl_easy_cleanup(e);
 	free(url);
 	return (int) resp->http_status;
 }
@@ -303,108 +333,4 @@ backoff_ms(int attempt)
 	if (step > cap)
 		step = cap;
 	return step / 2 + (uint64_t) (rand() % (int) (step / 2 + 1));
-}
-
-static char *
-describe_error(json_t *err, long status)
-{
-	char	   *s;
-
-	if (err)
-	{
-		s = json_dumps(err, JSON_COMPACT);
-		if (s)
-			return s;
-	}
-	s = malloc(64);
-	snprintf(s, 64, "HTTP status %ld", status);
-	return s;
-}
-
-/*
- * Classify every item of a _bulk response.  errors[i] (malloc'd, may be NULL)
- * describes dead and retry items when errors != NULL.  Returns the number of
- * items classified; a whole-request failure classifies all items alike.
- */
-int
-es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **errors,
-				 long *statuses)
-{
-	json_t	   *root = NULL,
-			   *items;
-	json_error_t jerr;
-	int			i;
-
-	if (errors)
-		for (i = 0; i < nitems; i++)
-			errors[i] = NULL;
-	if (r->http_status == 200)
-		root = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &jerr);
-	items = root ? json_object_get(root, "items") : NULL;
-	if (!json_is_array(items) || (int) json_array_size(items) != nitems)
-	{
-		ItemOutcome o;
-
-		if (r->http_status == 200 || es_retryable_status(r->http_status))
-			o = OUT_RETRY;		/* unparsable 200: treat as transient */
-		else
-			o = OUT_DEAD;
-		for (i = 0; i < nitems; i++)
-		{
-			out[i] = o;
-			if (statuses)
-				statuses[i] = r->http_status;
-			if (errors)
-			{
-				Buf			e = {0};
-
-				if (r->http_status == 0)
-					buf_printf(&e, "transport error: %s", r->curl_error);
-				else
-				{
-					buf_printf(&e, "HTTP %ld: ", r->http_status);
-					buf_append(&e, r->body.data ? r->body.data : "",
-							   r->body.len > 300 ? 300 : r->body.len);
-				}
-				errors[i] = e.data;
-			}
-		}
-		if (root)
-			json_decref(root);
-		return nitems;
-	}
-	for (i = 0; i < nitems; i++)
-	{
-		json_t	   *item = json_array_get(items, i);
-		const char *k;
-		json_t	   *v,
-				   *res = NULL;
-		long		st;
-		json_t	   *err;
-
-		json_object_foreach(item, k, v)
-		{
-			(void) k;
-			res = v;
-			break;
-		}
-		st = (long) json_integer_value(json_object_get(res, "status"));
-		err = json_object_get(res, "error");
-		if (statuses)
-			statuses[i] = st;
-		if (st >= 200 && st < 300)
-			out[i] = OUT_OK;
-		else if (st == 404 && !err)
-			out[i] = OUT_OK;	/* delete of a document that is not there */
-		else if (st == 409)
-			out[i] = OUT_STALE;
-		else if (es_retryable_status(st))
-			out[i] = OUT_RETRY;
-		else
-			out[i] = OUT_DEAD;
-		if (errors && out[i] != OUT_OK && out[i] != OUT_STALE)
-			errors[i] = describe_error(err, st);
-	}
-	json_decref(root);
-	return nitems;
 }

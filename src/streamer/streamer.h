@@ -180,6 +180,7 @@ void		es_global_init(void);
 int			es_request_sync(const Endpoint *ep, const char *method, const char *path,
 							const char *body, size_t len, EsResponse *resp, long timeout_ms);
 void		es_response_free(EsResponse *r);
+void		es_thread_cleanup(void);
 bool		es_submit(EsRequest *req, const Endpoint *ep, const char *method,
 					  const char *path, const char *body, size_t len);
 void		es_request_cleanup(EsRequest *req);

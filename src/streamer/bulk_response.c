@@ -1,0 +1,328 @@
+/*
+ * bulk_response.c: classification of _bulk responses, item by item, without
+ * building a JSON tree.
+ *
+ * Owns: a small validating scanner over the response body (strings with
+ * escapes, nested objects and arrays, scalars), the shortcut for
+ * "errors":false, and the outcome of each item (I3/I6): 2xx and a delete's
+ * 404 without an error are OK, 409 is stale (already newer under external
+ * versioning, I1), 429/5xx are retried, anything else is dead-lettered.
+ *
+ * Invariants: an item is OK only when the server said so; a body that does
+ * not scan as a _bulk response (truncated, wrong item count) is never taken
+ * as success: all its items are retried (HTTP 200 or retryable status) or
+ * dead-lettered (any other status).  "errors":false is trusted only when it
+ * is a top-level member that comes before "items", as Elasticsearch and
+ * OpenSearch write it; otherwise every item is read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamer.h"
+
+typedef struct Scan
+{
+	const char *p;
+	const char *end;
+} Scan;
+
+static void
+ws(Scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+		s->p++;
+}
+
+static bool
+eat(Scan *s, char c)
+{
+	ws(s);
+	if (s->p >= s->end || *s->p != c)
+		return false;
+	s->p++;
+	return true;
+}
+
+/* A string at s->p; str and len get its raw contents (between the quotes). */
+static bool
+scan_string(Scan *s, const char **str, size_t *len)
+{
+	size_t		e;
+
+	ws(s);
+	if (!wire_json_string_end(s->p, s->end - s->p, &e))
+		return false;
+	if (str)
+	{
+		*str = s->p + 1;
+		*len = e - 2;
+	}
+	s->p += e;
+	return true;
+}
+
+/* Skip one value of any kind (containers by depth, strings honouring escapes). */
+static bool
+scan_skip(Scan *s)
+{
+	int			depth = 0;
+
+	ws(s);
+	do
+	{
+		if (s->p >= s->end)
+			return false;
+		switch (*s->p)
+		{
+			case '"':
+				if (!scan_string(s, NULL, NULL))
+					return false;
+				break;
+			case '{':
+			case '[':
+				depth++;
+				s->p++;
+				break;
+			case '}':
+			case ']':
+				if (depth == 0)
+					return false;
+				depth--;
+				s->p++;
+				break;
+			case ',':
+			case ':':
+			case ' ':
+			case '\n':
+			case '\r':
+			case '\t':
+				if (depth == 0)
+					return false;
+				s->p++;
+				break;
+			default:
+				/* number, true, false, null */
+				if (!((*s->p >= '0' && *s->p <= '9') || *s->p == '-' ||
+					  (*s->p >= 'a' && *s->p <= 'z')))
+					return false;
+				while (s->p < s->end && ((*s->p >= '0' && *s->p <= '9') ||
+										 (*s->p >= 'a' && *s->p <= 'z') ||
+										 *s->p == '-' || *s->p == '+' ||
+										 *s->p == '.' || *s->p == 'E'))
+					s->p++;
+				break;
+		}
+	} while (depth > 0);
+	return true;
+}
+
+static bool
+key_is(const char *k, size_t klen, const char *name)
+{
+	return klen == strlen(name) && memcmp(k, name, klen) == 0;
+}
+
+/*
+ * One item: {"<op>":{... "status":N ... "error":{...} ...}}.  *err_start and
+ * *err_len locate the error value's raw JSON (len 0 when absent).
+ */
+static bool
+scan_item(Scan *s, long *status, const char **err_start, size_t *err_len)
+{
+	*status = -1;
+	*err_len = 0;
+	if (!eat(s, '{') || !scan_string(s, NULL, NULL) || !eat(s, ':') || !eat(s, '{'))
+		return false;
+	ws(s);
+	if (s->p < s->end && *s->p == '}')
+		s->p++;
+	else
+	{
+		for (;;)
+		{
+			const char *k;
+			size_t		klen;
+
+			if (!scan_string(s, &k, &klen) || !eat(s, ':'))
+				return false;
+			ws(s);
+			if (key_is(k, klen, "status"))
+			{
+				char	   *e;
+
+				*status = strtol(s->p, &e, 10);
+				if (e == s->p || e > s->end)
+					return false;
+				s->p = e;
+			}
+			else if (key_is(k, klen, "error"))
+			{
+				const char *start = s->p;
+
+				if (!scan_skip(s))
+					return false;
+				*err_start = start;
+				*err_len = s->p - start;
+			}
+			else if (!scan_skip(s))
+				return false;
+			if (eat(s, ','))
+				continue;
+			if (!eat(s, '}'))
+				return false;
+			break;
+		}
+	}
+	return *status >= 0 && eat(s, '}');
+}
+
+static ItemOutcome
+classify(long st, bool has_error)
+{
+	if (st >= 200 && st < 300)
+		return OUT_OK;
+	if (st == 404 && !has_error)
+		return OUT_OK;			/* delete of a document that is not there */
+	if (st == 409)
+		return OUT_STALE;
+	if (es_retryable_status(st))
+		return OUT_RETRY;
+	return OUT_DEAD;
+}
+
+/*
+ * Scan a 200 response.  Returns true with out[]/statuses[]/errors[] filled
+ * when it is a well-formed _bulk response of exactly nitems items.
+ */
+static bool
+scan_response(const char *body, size_t len, int nitems, ItemOutcome *out,
+			  char **errors, long *statuses)
+{
+	Scan		s = {body, body + len};
+	bool		no_errors = false;
+
+	if (!eat(&s, '{'))
+		return false;
+	for (;;)
+	{
+		const char *k;
+		size_t		klen;
+
+		if (!scan_string(&s, &k, &klen) || !eat(&s, ':'))
+			return false;
+		ws(&s);
+		if (key_is(k, klen, "errors"))
+		{
+			no_errors = (s.end - s.p >= 5 && memcmp(s.p, "false", 5) == 0);
+			if (!scan_skip(&s))
+				return false;
+		}
+		else if (key_is(k, klen, "items"))
+		{
+			int			i = 0;
+
+			if (no_errors)
+			{
+				/* every item succeeded: no need to read them */
+				for (i = 0; i < nitems; i++)
+				{
+					out[i] = OUT_OK;
+					if (statuses)
+						statuses[i] = 200;
+				}
+				return true;
+			}
+			if (!eat(&s, '['))
+				return false;
+			ws(&s);
+			if (s.p < s.end && *s.p == ']')
+				s.p++;
+			else
+				for (;;)
+				{
+					long		st;
+					const char *es = NULL;
+					size_t		elen;
+
+					if (i >= nitems || !scan_item(&s, &st, &es, &elen))
+						return false;
+					out[i] = classify(st, elen > 0);
+					if (statuses)
+						statuses[i] = st;
+					if (errors && out[i] != OUT_OK && out[i] != OUT_STALE)
+					{
+						if (elen > 0)
+							errors[i] = strndup(es, elen);
+						else
+						{
+							errors[i] = malloc(64);
+							snprintf(errors[i], 64, "HTTP status %ld", st);
+						}
+					}
+					i++;
+					if (eat(&s, ','))
+						continue;
+					if (!eat(&s, ']'))
+						return false;
+					break;
+				}
+			return i == nitems;
+		}
+		else if (!scan_skip(&s))
+			return false;
+		if (!eat(&s, ','))
+			return false;		/* the object ended without "items" */
+	}
+}
+
+/*
+ * Classify every item of a _bulk response.  errors[i] (malloc'd, may be NULL)
+ * describes dead and retry items when errors != NULL.  Returns the number of
+ * items classified; a whole-request failure classifies all items alike.
+ */
+int
+es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **errors,
+				 long *statuses)
+{
+	ItemOutcome o;
+	int			i;
+
+	if (errors)
+		for (i = 0; i < nitems; i++)
+			errors[i] = NULL;
+	if (r->http_status == 200 && r->body.data &&
+		scan_response(r->body.data, r->body.len, nitems, out, errors, statuses))
+		return nitems;
+	if (errors)
+		for (i = 0; i < nitems; i++)
+		{
+			free(errors[i]);
+			errors[i] = NULL;
+		}
+	if (r->http_status == 200 || es_retryable_status(r->http_status))
+		o = OUT_RETRY;			/* unparsable 200: treat as transient */
+	else
+		o = OUT_DEAD;
+	for (i = 0; i < nitems; i++)
+	{
+		out[i] = o;
+		if (statuses)
+			statuses[i] = r->http_status;
+		if (errors)
+		{
+			Buf			e = {0};
+
+			if (r->http_status == 0)
+				buf_printf(&e, "transport error: %s", r->curl_error);
+			else
+			{
+				buf_printf(&e, "HTTP %ld: ", r->http_status);
+				buf_append(&e, r->body.data ? r->body.data : "",
+						   r->body.len > 300 ? 300 : r->body.len);
+			}
+			errors[i] = e.data;
+		}
+	}
+	return nitems;
+}
