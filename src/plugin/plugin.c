@@ -12,9 +12,10 @@
  *		transaction, and a message never outlives its transaction's commit.
  *	  - Every message of a transaction carries version = txn->end_lsn, the
  *		end of its commit record (DESIGN.md, invariant I1).
- *	  - begin is written lazily before the first event of a transaction, so
- *		a transaction without events writes nothing; commit is written iff
- *		begin was.
+ *	  - begin (unless include_begin is false) is written lazily before the
+ *		first event of a transaction, so a transaction without events writes
+ *		nothing, not even its formatted version and commit time; commit is
+ *		written iff an event was.
  *	  - All per-change allocations go to change_cxt, reset after every
  *		change, so a transaction of any size runs in constant memory.
  *	  - An unchanged TOASTed value (an on-disk pointer the WAL does not

@@ -179,6 +179,7 @@ echo
 for r in $variants; do
 	case $r in reindex*) ;; *) continue ;; esac
 	for p in wal2json test_decoding pgoutput; do
+		[ -n "${med[A_$p]:-}" ] || continue
 		printf 'ratio %-16s / %-14s wall A %.2fx B %.2fx   walsender cpu A %.2fx B %.2fx\n' "$r" "$p" \
 			"$(echo "${med[A_$r]} / ${med[A_$p]}" | bc -l)" \
 			"$(echo "${med[B_$r]} / ${med[B_$p]}" | bc -l)" \
@@ -187,6 +188,27 @@ for r in $variants; do
 	done
 done
 echo "targets: reindex >= 1.20x wal2json and >= 0.80x pgoutput on A and B"
+
+# batching must not change a single line: decode B both ways into files (each
+# message is followed by a newline there, so the files must be identical)
+case " $variants " in
+*" reindex-lean "*reindex-batch*)
+	for v in reindex-lean reindex-batch; do
+		q "SELECT pg_copy_logical_replication_slot('base_b', 'check_$$', false, 'reindex')" >/dev/null
+		# shellcheck disable=SC2046
+		"$PGBIN/pg_recvlogical" -d bench -S "check_$$" --start --endpos "$endB" --no-loop \
+			-f "$dir/$v.out" $(opts_of "$v")
+		q "SELECT pg_drop_replication_slot('check_$$')" >/dev/null
+	done
+	if cmp -s "$dir/reindex-lean.out" "$dir/reindex-batch.out"; then
+		echo "check: reindex-batch writes the same $(wc -l <"$dir/reindex-lean.out") lines as reindex-lean on B: yes"
+	else
+		echo "check: reindex-batch writes the same lines as reindex-lean on B: NO" >&2
+		exit 1
+	fi
+	rm -f "$dir/reindex-lean.out" "$dir/reindex-batch.out"
+	;;
+esac
 echo
 echo "walsender memory while decoding A (logical_decoding_work_mem 64MB; max over $REPS runs):"
 printf '%-16s %14s %14s %14s %14s %12s\n' plugin "RssAnon start" "RssAnon peak" "RSS growth" "VmHWM peak" "spilled"
@@ -196,5 +218,6 @@ for v in $variants; do
 done
 for r in $variants; do
 	case $r in reindex*) ;; *) continue ;; esac
+	[ -n "${anons[test_decoding]:-}" ] || continue
 	echo "private memory (RssAnon peak) $r minus test_decoding: $((anons[$r] - anons[test_decoding])) kB"
 done
