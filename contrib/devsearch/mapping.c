@@ -1149,6 +1149,9 @@ check_leaf(Walk *w, const MField *f, const char *p)
 	if (q == NULL)
 		return w->end;
 	last = *p == '{' ? q - 1 : p;	/* the parser ends on '}' after a preview */
+	if ((f->kind == FK_TEXT && *p != '{') ||
+		(*p == 't' && f->kind == FK_BOOLEAN) || (*p == 'f' && f->kind == FK_BOOLEAN))
+		return q;				/* the common cases need no decoding */
 	if (*p == '"')
 	{
 		jb_reset(w->text);
