@@ -18,7 +18,10 @@
 # synchronisation); reported are its RssAnon (private memory: reorder buffer
 # plus plugin) at the start and at the peak, and the peak VmHWM (which also
 # counts the shared buffers it touched), max over repetitions, with
-# logical_decoding_work_mem = 64MB; test_decoding is the baseline.
+# logical_decoding_work_mem = 64MB; test_decoding is the baseline.  Once a
+# second the walsender also logs its memory contexts
+# (pg_log_backend_memory_contexts); the largest totals of the reorder
+# buffer's contexts and of the plugin's own ("reindex ...") are printed.
 # Uses its own throwaway cluster (test/pgcluster.sh); needs `make install`.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -104,8 +107,13 @@ decode_one() {
 		wpid=$(q "SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot' AND active_pid IS NOT NULL")
 		[ -n "$wpid" ] || nap 0.02	# polled condition: the walsender has started
 	done
+	local tick=0
 	while [ -n "$wpid" ] && kill -0 $rpid 2>/dev/null; do
 		c=$(cpu_ns "$wpid") && [ -n "$c" ] && lastcpu=$c
+		# once a second, the walsender logs its memory contexts (read below)
+		if [ "$w" = A ] && [ $((tick++ % 50)) = 25 ]; then
+			q "SELECT pg_log_backend_memory_contexts($wpid)" >/dev/null || true
+		fi
 		if [ "$w" = A ]; then
 			a=$(status_kb "$wpid" RssAnon)
 			h=$(status_kb "$wpid" VmHWM)
@@ -121,6 +129,19 @@ decode_one() {
 	secs=$(echo "$(now) - $t0" | bc -l)
 	cpu=$(echo "$lastcpu / 1000000000" | bc -l)
 	spill=$(q "SELECT coalesce(max(spill_bytes), 0) FROM pg_stat_replication_slots WHERE slot_name = '$slot'")
+	# the largest total of each memory context the walsender logged
+	ctx_kb=""
+	if [ -n "$wpid" ]; then
+		ctx_kb=$(grep -a "\[$wpid\].*level: [0-9]*; " "$PGHOST/server.log" |
+			sed -n 's/.*level: [0-9]*; \([^:]*\): \([0-9]*\) total.*/\1|\2/p' |
+			awk -F'|' '{ if ($2 > m[$1]) m[$1] = $2; n++ }
+				END { if (!n) exit;
+					for (k in m) {
+						if (k ~ /^reindex /) plugin += m[k];
+						if (k == "ReorderBuffer" || k == "Change" || k == "TXN" || k == "Tuples") rb += m[k];
+					}
+					printf "%d %d", plugin / 1024, rb / 1024 }')
+	fi
 	q "SELECT pg_drop_replication_slot('$slot')" >/dev/null
 }
 
@@ -132,7 +153,7 @@ stats() {
 			printf "%.0f %.1f\n", m, 100 * sqrt(var) / mean }'
 }
 
-declare -A rates cpurates anon0s anons hwms spills
+declare -A rates cpurates anon0s anons hwms spills plugctx rbctx
 read -r -a vs <<<"$variants"
 nv=${#vs[@]}
 for ((r = 0; r < REPS; r++)); do
@@ -149,6 +170,11 @@ for ((r = 0; r < REPS; r++)); do
 				[ "${anons[$v]:-0}" -ge "$anon" ] || anons[$v]=$anon
 				[ "${hwms[$v]:-0}" -ge "$hwm" ] || hwms[$v]=$hwm
 				spills[$v]=$spill
+				if [ -n "$ctx_kb" ]; then
+					read -r pk rk <<<"$ctx_kb"
+					[ "${plugctx[$v]:-0}" -ge "$pk" ] || plugctx[$v]=$pk
+					[ "${rbctx[$v]:-0}" -ge "$rk" ] || rbctx[$v]=$rk
+				fi
 			fi
 		done
 	done
@@ -215,6 +241,11 @@ printf '%-16s %14s %14s %14s %14s %12s\n' plugin "RssAnon start" "RssAnon peak" 
 for v in $variants; do
 	printf '%-16s %11s kB %11s kB %11s kB %11s kB %9s MB\n' "$v" "${anon0s[$v]}" "${anons[$v]}" \
 		"$((anons[$v] - anon0s[$v]))" "${hwms[$v]}" "$((spills[$v] / 1048576))"
+done
+echo "memory contexts the walsender logged while decoding A (pg_log_backend_memory_contexts once a second; largest total of each):"
+for v in $variants; do
+	printf '  %-16s reorder buffer (ReorderBuffer, Change, TXN, Tuples) %8s kB   reindex plugin contexts %6s kB\n' \
+		"$v" "${rbctx[$v]:-?}" "$(case $v in reindex*) echo "${plugctx[$v]:-?}" ;; *) echo - ;; esac)"
 done
 for r in $variants; do
 	case $r in reindex*) ;; *) continue ;; esac
