@@ -118,7 +118,11 @@ rec_alloc(size_t n)
 			rec_cur += (k + 1) * REC_CLASS;
 			rec_left -= (k + 1) * REC_CLASS;
 		}
-		chunk = xmalloc(REC_CHUNK);
+		/* populated at once: one call instead of 512 page faults */
+		chunk = mmap(NULL, REC_CHUNK, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (chunk == MAP_FAILED)
+			abort();
 		rec_cur = chunk;
 		rec_left = REC_CHUNK;
 	}
