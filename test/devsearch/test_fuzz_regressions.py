@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY, DevSearch
+from devsearch_client import BINARY, DevSearch
 
 
 def test_bulk_action_float_out_of_long_range(ds):
