@@ -6,8 +6,10 @@
  *	  described in src/plugin/WIRE-FORMAT.md; this header only names its
  *	  version and its operation words so both ends spell them identically.
  *
- *	  Invariant: every message is one line "<op> <version> ...", fields
- *	  separated by exactly one space; <op> is one of the words below.
+ *	  Invariant: every line is "<op> <version> ...", fields separated by
+ *	  exactly one space; <op> is one of the words below.  A message is one
+ *	  line, or, with the plugin option batch_bytes, several lines of one
+ *	  transaction joined by REINDEX_LINE_SEPARATOR (never inside a line).
  *
  * IDENTIFICATION
  *	  src/common/wire_format.h
@@ -27,6 +29,9 @@
 #define REINDEX_OP_REFETCH		"refetch"
 #define REINDEX_OP_TRUNCATE		"truncate"
 #define REINDEX_OP_TRUNCATE_PARTITION	"truncate_partition"
+
+/* between the lines of a batched message (option batch_bytes) */
+#define REINDEX_LINE_SEPARATOR	'\n'
 
 /* separator of the parts of a composite document id, and its escape */
 #define REINDEX_ID_SEPARATOR	'|'

@@ -117,7 +117,7 @@ static StringInfo
 line_start(LogicalDecodingContext *ctx, PluginState *state)
 {
 	if (state->batch_open)
-		appendStringInfoChar(ctx->out, '\n');
+		appendStringInfoChar(ctx->out, REINDEX_LINE_SEPARATOR);
 	else
 	{
 		OutputPluginPrepareWrite(ctx, true);

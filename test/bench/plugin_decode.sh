@@ -89,7 +89,7 @@ mkfifo "$dir/nap"
 exec {nap_fd}<>"$dir/nap"
 nap() { read -r -t "$1" -u "$nap_fd" || true; }
 # CPU time (ns) a process has run, from the scheduler's own accounting
-cpu_ns() { local x; read -r x _ <"/proc/$1/schedstat" 2>/dev/null && echo "$x"; }
+cpu_ns() { local x; { read -r x _ <"/proc/$1/schedstat"; } 2>/dev/null && echo "$x"; }
 
 # decode_one W VARIANT ENDPOS: one decode of workload W on a fresh slot copy;
 # sets $secs (wall), $cpu (the walsender's CPU seconds up to its last sample,
@@ -112,7 +112,7 @@ decode_one() {
 		c=$(cpu_ns "$wpid") && [ -n "$c" ] && lastcpu=$c
 		# once a second, the walsender logs its memory contexts (read below)
 		if [ "$w" = A ] && [ $((tick++ % 50)) = 25 ]; then
-			q "SELECT pg_log_backend_memory_contexts($wpid)" >/dev/null || true
+			q "SELECT pg_log_backend_memory_contexts($wpid)" >/dev/null 2>&1 || true	# it may just have exited
 		fi
 		if [ "$w" = A ]; then
 			a=$(status_kb "$wpid" RssAnon)
@@ -242,7 +242,7 @@ for v in $variants; do
 	printf '%-16s %11s kB %11s kB %11s kB %11s kB %9s MB\n' "$v" "${anon0s[$v]}" "${anons[$v]}" \
 		"$((anons[$v] - anon0s[$v]))" "${hwms[$v]}" "$((spills[$v] / 1048576))"
 done
-echo "memory contexts the walsender logged while decoding A (pg_log_backend_memory_contexts once a second; largest total of each):"
+echo "memory contexts the walsender logged while decoding A (pg_log_backend_memory_contexts once a second, so sampled; largest total of each):"
 for v in $variants; do
 	printf '  %-16s reorder buffer (ReorderBuffer, Change, TXN, Tuples) %8s kB   reindex plugin contexts %6s kB\n' \
 		"$v" "${rbctx[$v]:-?}" "$(case $v in reindex*) echo "${plugctx[$v]:-?}" ;; *) echo - ;; esac)"
