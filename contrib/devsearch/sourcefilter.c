@@ -137,6 +137,41 @@ may_match_below(char **pats, int n, const char *path)
 	return false;
 }
 
+static json_t *filter_obj(const SourceFilter *sf, json_t *obj, const char *prefix, bool included);
+
+/*
+ * An array keeps the path of the key holding it (as in Elasticsearch's
+ * XContentMapValues.filter): scalars stay when that path is included, objects
+ * are filtered below it and kept when something is left, nested arrays alike.
+ */
+static json_t *
+filter_array(const SourceFilter *sf, json_t *arr, const char *path, bool included)
+{
+	json_t	   *out = json_array();
+	size_t		i;
+	json_t	   *e;
+
+	json_array_foreach(arr, i, e)
+	{
+		json_t	   *sub = NULL;
+
+		if (json_is_object(e))
+			sub = filter_obj(sf, e, path, included);
+		else if (json_is_array(e))
+			sub = filter_array(sf, e, path, included);
+		else if (included)
+			json_array_append(out, e);
+		if (sub == NULL)
+			continue;
+		if ((json_is_object(sub) && json_object_size(sub) > 0) ||
+			(json_is_array(sub) && json_array_size(sub) > 0))
+			json_array_append_new(out, sub);
+		else
+			json_decref(sub);
+	}
+	return out;
+}
+
 static json_t *
 filter_obj(const SourceFilter *sf, json_t *obj, const char *prefix, bool included)
 {
@@ -167,13 +202,15 @@ filter_obj(const SourceFilter *sf, json_t *obj, const char *prefix, bool include
 			continue;
 		}
 		inc = included || sf->ninc == 0 || any_match(sf->inc, sf->ninc, path);
-		if (json_is_object(v))
+		if (json_is_object(v) || json_is_array(v))
 		{
 			if (inc || may_match_below(sf->inc, sf->ninc, path))
 			{
-				json_t	   *sub = filter_obj(sf, v, path, inc);
+				json_t	   *sub = json_is_object(v) ? filter_obj(sf, v, path, inc)
+					: filter_array(sf, v, path, inc);
+				size_t		n = json_is_object(sub) ? json_object_size(sub) : json_array_size(sub);
 
-				if (inc || json_object_size(sub) > 0)
+				if (inc || n > 0)
 					json_object_set_new(out, k, sub);
 				else
 					json_decref(sub);
