@@ -164,7 +164,8 @@ for ((r = 0; r < REPS; r++)); do
 		for v in "${order[@]}"; do
 			if [ $w = A ]; then decode_one A "$v" "$endA"; n=$N_BULK; else decode_one B "$v" "$endB"; n=$N_TXN; fi
 			rates[${w}_$v]+="$(echo "$n / $secs" | bc -l) "
-			cpurates[${w}_$v]+="$(echo "$n / $cpu" | bc -l) "
+			# no CPU sample: the walsender ended before it was found (tiny runs)
+			[ "$(echo "$cpu > 0" | bc -l)" = 0 ] || cpurates[${w}_$v]+="$(echo "$n / $cpu" | bc -l) "
 			if [ $w = A ]; then
 				[ "${anon0s[$v]:-0}" -ge "$anon0" ] || anon0s[$v]=$anon0
 				[ "${anons[$v]:-0}" -ge "$anon" ] || anons[$v]=$anon
@@ -180,12 +181,17 @@ for ((r = 0; r < REPS; r++)); do
 	done
 done
 
+# a / b, 0 when either is unknown (0)
+ratio() { if [ "$1" = 0 ] || [ "$2" = 0 ]; then echo 0; else echo "$1 / $2" | bc -l; fi; }
+
 declare -A med cv cmed ccv
 for v in $variants; do
 	for w in A B; do
 		read -r m c < <(tr ' ' '\n' <<<"${rates[${w}_$v]}" | grep . | stats)
 		med[${w}_$v]=$m cv[${w}_$v]=$c
-		read -r m c < <(tr ' ' '\n' <<<"${cpurates[${w}_$v]}" | grep . | stats)
+		m=0 c=0
+		[ -z "${cpurates[${w}_$v]:-}" ] ||
+			read -r m c < <(tr ' ' '\n' <<<"${cpurates[${w}_$v]}" | grep . | stats)
 		cmed[${w}_$v]=$m ccv[${w}_$v]=$c
 	done
 done
@@ -194,10 +200,9 @@ echo
 echo "rows/s = rows / wall-clock seconds of the decode (end to end, pg_recvlogical included);"
 echo "rows/cpu-s = rows / CPU seconds of the walsender (what the plugin costs the server;"
 echo "steadier on a busy machine).  Median of $REPS; CV = stddev / mean over the repetitions."
-printf '%-16s %10s %6s %10s %6s   %11s %6s %11s %6s\n' plugin "A rows/s" "CV" "B rows/s" "CV" \
-	"A rows/cpu-s" "CV" "B rows/cpu-s" "CV"
+printf '%-16s %18s %18s   %22s %22s\n' plugin "A wall (CV)" "B wall (CV)" "A walsender (CV)" "B walsender (CV)"
 for v in $variants; do
-	printf '%-16s %10s %5s%% %10s %5s%%   %11s %5s%% %11s %5s%%\n' "$v" \
+	printf '%-16s %7s rows/s %5s%% %7s rows/s %5s%%   %7s rows/cpu-s %5s%% %7s rows/cpu-s %5s%%\n' "$v" \
 		"${med[A_$v]}" "${cv[A_$v]}" "${med[B_$v]}" "${cv[B_$v]}" \
 		"${cmed[A_$v]}" "${ccv[A_$v]}" "${cmed[B_$v]}" "${ccv[B_$v]}"
 done
@@ -207,10 +212,8 @@ for r in $variants; do
 	for p in wal2json test_decoding pgoutput; do
 		[ -n "${med[A_$p]:-}" ] || continue
 		printf 'ratio %-16s / %-14s wall A %.2fx B %.2fx   walsender cpu A %.2fx B %.2fx\n' "$r" "$p" \
-			"$(echo "${med[A_$r]} / ${med[A_$p]}" | bc -l)" \
-			"$(echo "${med[B_$r]} / ${med[B_$p]}" | bc -l)" \
-			"$(echo "${cmed[A_$r]} / ${cmed[A_$p]}" | bc -l)" \
-			"$(echo "${cmed[B_$r]} / ${cmed[B_$p]}" | bc -l)"
+			"$(ratio "${med[A_$r]}" "${med[A_$p]}")" "$(ratio "${med[B_$r]}" "${med[B_$p]}")" \
+			"$(ratio "${cmed[A_$r]}" "${cmed[A_$p]}")" "$(ratio "${cmed[B_$r]}" "${cmed[B_$p]}")"
 	done
 done
 echo "targets: reindex >= 1.20x wal2json and >= 0.80x pgoutput on A and B"
@@ -250,5 +253,5 @@ done
 for r in $variants; do
 	case $r in reindex*) ;; *) continue ;; esac
 	[ -n "${anons[test_decoding]:-}" ] || continue
-	echo "private memory (RssAnon peak) $r minus test_decoding: $((anons[$r] - anons[test_decoding])) kB"
+	echo "private memory (RSS anon peak) $r minus test_decoding: $((anons[$r] - anons[test_decoding])) kB"
 done
