@@ -81,3 +81,8 @@ SELECT (substr(data, strpos(data, '{'))::jsonb ->> 'big') = big(2) AS full_row_h
 	WHERE data LIKE 'index % {"id":1,"b":"x","c":2,%';
 
 SELECT pg_drop_replication_slot('dec_ddl');
+DROP TABLE t_renamed;
+DROP TYPE pt;
+DROP FUNCTION dec_changes(name, text[]);
+DROP FUNCTION big(int);
+DROP EXTENSION reindex;
