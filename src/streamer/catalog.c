@@ -523,9 +523,14 @@ catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *to,
 	v[1] = from;
 	v[2] = to;
 	v[3] = error;
+	/*
+	 * SKIP LOCKED: a job row locked by a DBA's call (a swap in progress) is
+	 * never waited for, let alone overridden; the caller tries again later.
+	 */
 	r = exec_params(c,
 					"UPDATE reindex.job SET state = $3, error = coalesce($4, error)"
-					" WHERE id = $1 AND state = $2", 4, v);
+					" WHERE id = (SELECT id FROM reindex.job WHERE id = $1 AND state = $2"
+					"             FOR UPDATE SKIP LOCKED)", 4, v);
 	ok = r && strcmp(PQcmdTuples(r), "1") == 0;
 	if (r)
 		PQclear(r);

@@ -441,6 +441,15 @@ status_tick(bool final)
 					log_info(t->index_name, "job %" PRId64 " is ready (lag %" PRIu64 " bytes)",
 							 t->job_id, t->lag_bytes);
 			}
+			else if (strcmp(t->job_state, "ready") == 0 &&
+					 (int64_t) t->lag_bytes >= t->ready_lag_bytes && !final)
+			{
+				/* fell behind: a swap must wait until it has caught up again */
+				if (catalog_set_job_state(main_cat, t, "ready", "catching_up", NULL))
+					log_info(t->index_name, "job %" PRId64 " is catching up again (lag %" PRIu64
+							 " bytes, threshold %" PRId64 ")",
+							 t->job_id, t->lag_bytes, t->ready_lag_bytes);
+			}
 		}
 		else if (t->bf)
 			catalog_write_status(main_cat, t, opt.id, false);

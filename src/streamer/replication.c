@@ -12,10 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include "streamer.h"
 
+#define REPL_BATCH_BYTES 65536
+#define REPL_FINISH_MS 5000
 #define PG_EPOCH_OFFSET_US INT64_C(946684800000000)
 
 uint64_t
@@ -125,7 +128,9 @@ repl_start(PGconn *repl, Target *t, uint64_t start, char **err)
 		buf_puts(&q, ", \"exclude_columns\" ");
 		buf_quote_literal(&q, t->exclude_cols);
 	}
-	buf_puts(&q, ", \"include_commit_time\" 'false')");
+	/* several lines of a transaction per message (stream.c splits them) */
+	buf_printf(&q, ", \"include_commit_time\" 'false', \"batch_bytes\" '%d')",
+			   REPL_BATCH_BYTES);
 	r = PQexec(repl, q.data);
 	buf_free(&q);
 	ok = PQresultStatus(r) == PGRES_COPY_BOTH;
@@ -177,20 +182,66 @@ repl_read(PGconn *repl, char **buf)
 	return n;
 }
 
-/* End COPY BOTH cleanly (pg_recvlogical's shutdown sequence). */
+/* Wait up to ms for the connection's socket to be readable. */
+static bool
+wait_readable(PGconn *repl, uint64_t deadline)
+{
+	struct pollfd pfd = {PQsocket(repl), POLLIN, 0};
+	uint64_t	now = now_ms();
+
+	if (pfd.fd < 0 || now >= deadline)
+		return false;
+	if (poll(&pfd, 1, (int) (deadline - now)) <= 0)
+		return false;
+	return PQconsumeInput(repl) == 1;
+}
+
+/*
+ * End COPY BOTH cleanly (pg_recvlogical's shutdown sequence), but never wait
+ * more than REPL_FINISH_MS for the server's answer: a walsender that misses
+ * the CopyDone while it waits for WAL would otherwise hold the shutdown.
+ * Everything acknowledged was confirmed by the caller's feedback before; the
+ * connection is closed by the caller either way.
+ */
 void
 repl_finish(PGconn *repl)
 {
+	uint64_t	deadline = now_ms() + REPL_FINISH_MS;
 	PGresult   *r;
 	char	   *b;
+	int			n;
 
-	PQsetnonblocking(repl, 0);
-	if (PQputCopyEnd(repl, NULL) > 0)
+	if (PQputCopyEnd(repl, NULL) <= 0)
+		return;
+	while (PQflush(repl) == 1)
 	{
-		PQflush(repl);
-		while (PQgetCopyData(repl, &b, 0) > 0)
+		struct pollfd pfd = {PQsocket(repl), POLLOUT, 0};
+		uint64_t	now = now_ms();
+
+		if (now >= deadline || poll(&pfd, 1, (int) (deadline - now)) <= 0)
+			return;
+	}
+	for (;;)
+	{
+		n = PQgetCopyData(repl, &b, 1);
+		if (n > 0)
+		{
 			PQfreemem(b);
-		while ((r = PQgetResult(repl)) != NULL)
-			PQclear(r);
+			continue;
+		}
+		if (n < 0)
+			break;
+		if (!wait_readable(repl, deadline))
+			return;
+	}
+	for (;;)
+	{
+		while (PQisBusy(repl))
+			if (!wait_readable(repl, deadline))
+				return;
+		r = PQgetResult(repl);
+		if (!r)
+			break;
+		PQclear(r);
 	}
 }

@@ -665,13 +665,28 @@ stream_work(Stream *s)
 		{
 			uint64_t	start = fe_recvint64(buf + 1);
 
+			/* batch_bytes: one message holds lines of one transaction */
+			const char *p = buf + 25,
+					   *end = buf + n;
+
 			if (start > s->written)
 				s->written = start;
-			if (!handle_payload(s, buf + 25, n - 25))
+			while (p < end)
 			{
-				PQfreemem(buf);
-				return false;
+				const char *nl = memchr(p, '\n', end - p);
+				const char *le = nl ? nl : end;
+
+				if (le > p && !handle_payload(s, p, le - p))
+				{
+					PQfreemem(buf);
+					return false;
+				}
+				p = le + 1;
 			}
+			/* a full batch goes out at once: fills stay bounded (RSS) */
+			for (i = 0; i < s->nlanes; i++)
+				if (!s->lanes[i].busy && lane_full(&s->lanes[i]))
+					lane_send_fill(&s->lanes[i]);
 		}
 		else if (buf[0] == 'k' && n >= 18)
 		{
