@@ -1,0 +1,16 @@
+"""conftest.py: fixtures of test/streamer_more (more reindex_streamer behaviour:
+lag fall-back, alias drift repair, TRUNCATE).
+
+Owns nothing new: it reuses test/streamer's per-module fixtures (a private
+PostgreSQL cluster, a private development server, streamer runners, the
+per-document oracle) by importing that package, so both suites share one
+implementation.  The same invariants hold: every wait polls a condition
+against a deadline, and every streamer started is stopped at teardown.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from streamer.conftest import env, env_no_streamer, pytest_runtest_makereport  # noqa: E402,F401
