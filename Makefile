@@ -41,6 +41,9 @@ SHLIB_LINK = -lcurl
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when a header changes
+$(OBJS): $(wildcard src/extension/*.h src/plugin/*.h src/common/*.h)
+
 $(DATA_built): $(SQL_PARTS) reindex.control
 	{ echo "-- reindex $(EXTVERSION): generated from src/sql/[0-9][0-9]_*.sql; edit those"; \
 	  printf '%s\n' '\echo Use "CREATE EXTENSION reindex" to load this file. \quit'; \
