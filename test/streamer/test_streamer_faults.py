@@ -7,7 +7,7 @@ in reindex_status, and never blocks the rest (I6).
 
 import json
 
-from streamer_oracle import reconcile, quiesce, lsn_to_int
+from streamer_oracle import reconcile, quiesce, lsn_to_int, wait_for
 from streamer_workload import Workload, create_items_table
 
 
@@ -64,8 +64,9 @@ def test_mapping_error_is_dead_lettered(env):
     assert all("mapper_parsing_exception" in d[3] or "document_parsing_exception" in d[3] for d in dead), dead
     assert lsn_to_int(dead[1][2]) <= streamed_lsn
     assert lsn_to_int(dead[1][2]) > env.target_of("dlq_v1")["consistent_point"]
-    t = env.target_row("dlq_v1")
-    assert t["dead_lettered"] == 2, t
+    # the counters reach the catalog with the next status write (--status-interval)
+    wait_for(lambda: env.target_row("dlq_v1")["dead_lettered"] == 2, 30,
+             "target dlq_v1 to count 2 dead letters (is %s)" % env.target_row("dlq_v1")["dead_lettered"])
 
     with env.conn.cursor() as cur:
         cur.execute("SELECT * FROM reindex.reindex_status('dlq')")
