@@ -59,6 +59,8 @@ usage(void)
 		   "      --flush-interval=MS    maximum time an action waits in a batch (default 50)\n"
 		   "      --max-inflight=N       concurrent _bulk requests per target (default 2)\n"
 		   "      --status-interval=MS   catalog progress write interval (default 1000)\n"
+		   "      --alias-check-interval=MS  how often aliases are compared with the catalog and\n"
+		   "                             repaired (default 5000; 0 = never)\n"
 		   "      --log-format=text|json log format (default text)\n"
 		   "      --id=NAME              streamer identity (default host:pid)\n"
 		   "      --no-progress          no progress bar on a terminal\n"
@@ -100,6 +102,7 @@ parse_options(int argc, char **argv)
 		{"log-format", required_argument, NULL, 9},
 		{"id", required_argument, NULL, 10},
 		{"no-progress", no_argument, NULL, 11},
+		{"alias-check-interval", required_argument, NULL, 12},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
@@ -113,6 +116,7 @@ parse_options(int argc, char **argv)
 	opt.flush_interval_ms = 50;
 	opt.max_inflight = 2;
 	opt.status_interval_ms = 1000;
+	opt.alias_check_interval_ms = 5000;
 	opt.progress = true;
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
@@ -171,6 +175,9 @@ parse_options(int argc, char **argv)
 				break;
 			case 11:
 				opt.progress = false;
+				break;
+			case 12:
+				opt.alias_check_interval_ms = (int) parse_num("--alias-check-interval", optarg, 0, 86400000);
 				break;
 			case 'v':
 				opt.verbose++;
@@ -599,6 +606,7 @@ main(int argc, char **argv)
 	uint64_t	last_reload = 0,
 				last_status = 0,
 				last_summary = 0,
+				last_alias_check = 0,
 				once_mark = 0;
 	int			cat_attempt = 0;
 	bool		need_reload = true;
@@ -702,6 +710,12 @@ main(int argc, char **argv)
 		{
 			status_tick(false);
 			last_status = now;
+		}
+		if (opt.alias_check_interval_ms > 0 &&
+			now - last_alias_check >= (uint64_t) opt.alias_check_interval_ms)
+		{
+			alias_repair(main_cat, targets, ntargets);
+			last_alias_check = now_ms();
 		}
 		if (opt.progress && isatty(2))
 			status_progress_bar(targets, ntargets);

@@ -38,6 +38,7 @@ typedef struct Options
 	int			flush_interval_ms;
 	int			max_inflight;
 	int			status_interval_ms;
+	int			alias_check_interval_ms;	/* 0 = no alias drift repair */
 	bool		log_json;
 	char		id[256];
 	bool		progress;
@@ -303,6 +304,9 @@ Backfill   *backfill_start(Target *t);
 bool		backfill_done(Backfill *b, bool *ok, bool *completed);
 void		backfill_free(Backfill *b);
 void		backfill_progress(Backfill *b, int64_t *done_chunks, int64_t *total_chunks);
+
+/*---- alias drift repair (aliases.c) ----*/
+void		alias_repair(PGconn *c, Target **targets, int n);
 
 /*---- status and progress (status.c) ----*/
 void		status_progress_bar(Target **targets, int n);
