@@ -16,6 +16,9 @@
  *      lane has one batch outstanding at a time and retries its failed items
  *      before it sends the next batch, so one id's events arrive in order.
  *  I6  non-retryable items are written to reindex.dead_letter and counted.
+ * TRUNCATE: a barrier; everything before it is acknowledged, then the index
+ * is emptied with delete_by_query, and only then are later events (also the
+ * rest of the TRUNCATE's own message, held meanwhile) added to batches.
  * Backpressure: when a lane is busy and its filling batch is full, or a
  * TRUNCATE barrier waits, no more messages are read from the server.
  */
@@ -74,12 +77,16 @@ struct Stream
 	bool		barrier;
 	uint64_t	barrier_seq;
 	bool		dbq_in_flight;
+	bool		dbq_refreshed;	/* the barrier's _refresh is done */
 	EsRequest	dbq;
 	uint64_t	dbq_retry_at;
 	int			dbq_attempt;
 	bool		draining;
 	bool		broken;
 	bool		more;			/* stopped reading with data possibly buffered */
+	/* lines after a TRUNCATE in the same message, held until its barrier ends */
+	char	   *held;
+	size_t		held_len;
 };
 
 static void lane_done(EsRequest *req);
@@ -339,7 +346,14 @@ dbq_done(EsRequest *req)
 	long		st = req->resp.http_status;
 
 	s->dbq_in_flight = false;
-	if (st >= 200 && st < 300)
+	if (st >= 200 && st < 300 && !s->dbq_refreshed)
+	{
+		/* documents are searchable now: delete_by_query sees all of them */
+		s->dbq_refreshed = true;
+		s->dbq_attempt = 0;
+		s->dbq_retry_at = 0;
+	}
+	else if (st >= 200 && st < 300)
 	{
 		atomic_fetch_add(&s->t->c.events_applied, 1);
 		item_resolved(s, s->barrier_seq);
@@ -387,16 +401,61 @@ barrier_step(Stream *s)
 
 	if (!s->barrier || s->dbq_in_flight || !lanes_quiet(s) || now_ms() < s->dbq_retry_at)
 		return;
-	/* the barrier's own transaction must be committed before it is applied */
-	buf_printf(&path, "/%s/_delete_by_query?conflicts=proceed&refresh=true", s->t->index_name);
+	/*
+	 * delete_by_query only finds searchable documents: refresh first, so
+	 * documents indexed since the last refresh (or during a backfill with
+	 * refresh_interval -1) are deleted too.
+	 */
+	if (!s->dbq_refreshed)
+		buf_printf(&path, "/%s/_refresh", s->t->index_name);
+	else
+		buf_printf(&path, "/%s/_delete_by_query?conflicts=proceed&refresh=true", s->t->index_name);
 	buf_free(&s->dbq.resp.body);
 	memset(&s->dbq, 0, sizeof(s->dbq));
 	s->dbq.done = dbq_done;
 	s->dbq.arg = s;
-	s->dbq_in_flight = es_submit(&s->dbq, &s->t->ep, "POST", path.data, body, sizeof(body) - 1);
+	s->dbq_in_flight = es_submit(&s->dbq, &s->t->ep, "POST", path.data,
+								 s->dbq_refreshed ? body : NULL,
+								 s->dbq_refreshed ? sizeof(body) - 1 : 0);
 	if (!s->dbq_in_flight)
 		s->dbq_retry_at = now_ms() + backoff_ms(s->dbq_attempt++);
 	buf_free(&path);
+}
+
+/*
+ * A TRUNCATE wipes what its own transaction wrote before it: such events
+ * still waiting in a batch are dropped, not sent.  (Sent, they would leave
+ * the document at the transaction's version, and the delete_by_query
+ * tombstone one above it would then refuse the same transaction's re-insert
+ * after the TRUNCATE as stale.)
+ */
+static void
+drop_unsent_of_txn(Stream *s, uint64_t seq)
+{
+	int			i,
+				j;
+
+	for (i = 0; i < s->nlanes; i++)
+	{
+		Batch	   *f = &s->lanes[i].fill;
+		Batch		kept = {0};
+		int			dropped = 0;
+
+		for (j = 0; j < f->nitems; j++)
+			if (f->items[j].seq == seq)
+				dropped++;
+		if (dropped == 0)
+			continue;
+		for (j = 0; j < f->nitems; j++)
+			if (f->items[j].seq != seq)
+				batch_add_raw(&kept, f->body.data + f->items[j].off, f->items[j].len,
+							  f->items[j].seq);
+		if (kept.nitems > 0)
+			kept.first_ms = f->first_ms;
+		batch_free(f);
+		*f = kept;
+		txn_get(s, seq)->pending -= dropped;
+	}
 }
 
 /*---- messages ----*/
@@ -482,12 +541,44 @@ handle_payload(Stream *s, const char *p, size_t n)
 				s->cur_seq = txn_push(s);
 				s->in_txn = true;
 			}
+			drop_unsent_of_txn(s, s->cur_seq);
 			txn_get(s, s->cur_seq)->pending++;
 			s->barrier = true;
 			s->barrier_seq = s->cur_seq;
+			s->dbq_refreshed = false;
 			s->dbq_attempt = 0;
 			s->dbq_retry_at = 0;
 			break;
+	}
+	return true;
+}
+
+/*
+ * Handle the lines of one payload (batch_bytes packs several lines of one
+ * transaction into one message).  Lines after a TRUNCATE must not be sent
+ * before its delete_by_query, so once a barrier is raised the rest of the
+ * payload is held and handled when the barrier is gone.
+ */
+static bool
+handle_lines(Stream *s, const char *p, const char *end)
+{
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', end - p);
+		const char *le = nl ? nl : end;
+
+		if (le > p && !handle_payload(s, p, le - p))
+			return false;
+		p = le + 1;
+		if (s->barrier && p < end)
+		{
+			s->held_len = end - p;
+			s->held = malloc(s->held_len);
+			if (!s->held)
+				fatal("out of memory");
+			memcpy(s->held, p, s->held_len);
+			break;
+		}
 	}
 	return true;
 }
@@ -567,6 +658,7 @@ stream_close(Stream *s)
 	PQfinish(s->repl);
 	free(s->lanes);
 	free(s->q);
+	free(s->held);
 	free(s);
 }
 
@@ -637,6 +729,17 @@ stream_work(Stream *s)
 		if (l->busy && !l->in_flight && now >= l->retry_at)
 			lane_submit(l);
 	}
+	if (s->held && !s->barrier)
+	{
+		char	   *h = s->held;
+		bool		ok;
+
+		s->held = NULL;
+		ok = handle_lines(s, h, h + s->held_len);
+		free(h);
+		if (!ok)
+			return false;
+	}
 
 	while (!blocked(s) && nmsg < MAX_MESSAGES_PER_TURN)
 	{
@@ -665,23 +768,12 @@ stream_work(Stream *s)
 		{
 			uint64_t	start = fe_recvint64(buf + 1);
 
-			/* batch_bytes: one message holds lines of one transaction */
-			const char *p = buf + 25,
-					   *end = buf + n;
-
 			if (start > s->written)
 				s->written = start;
-			while (p < end)
+			if (!handle_lines(s, buf + 25, buf + n))
 			{
-				const char *nl = memchr(p, '\n', end - p);
-				const char *le = nl ? nl : end;
-
-				if (le > p && !handle_payload(s, p, le - p))
-				{
-					PQfreemem(buf);
-					return false;
-				}
-				p = le + 1;
+				PQfreemem(buf);
+				return false;
 			}
 			/* a full batch goes out at once: fills stay bounded (RSS) */
 			for (i = 0; i < s->nlanes; i++)
