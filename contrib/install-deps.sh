@@ -9,7 +9,7 @@ set -eu
 PACKAGES="make gcc pkg-config postgresql-15 postgresql-client-15 postgresql-server-dev-15
 libpq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev zlib1g-dev
 libipc-run-perl python3 python3-pytest python3-psycopg2 python3-yaml
-postgresql-15-wal2json"
+postgresql-15-wal2json curl"
 
 missing=""
 for p in $PACKAGES; do
