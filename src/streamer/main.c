@@ -639,6 +639,15 @@ main(int argc, char **argv)
 				log_warn(NULL, "lost the catalog connection; reconnecting");
 				PQfinish(main_cat);
 				main_cat = NULL;
+
+				/*
+				 * The server is most likely going down.  Its walsenders wait
+				 * for us to confirm everything they sent before they exit, so
+				 * a stream left unserviced while we retry would hold a
+				 * shutdown for wal_sender_timeout.  Drain, confirm and close
+				 * every stream now; reload_targets() restarts them.
+				 */
+				shutdown_streams();
 			}
 			if (!connect_catalog())
 			{

@@ -7,6 +7,8 @@ done before the crash keep their snapshot point and completion time.
 I3: nothing acknowledged is lost; replays are absorbed by the versions (I1).
 """
 
+import psycopg2
+
 from streamer_oracle import lsn_to_int, wait_for
 from streamer_workload import Workload, create_items_table
 
@@ -106,3 +108,39 @@ def test_postgres_restart_mid_stream(env):
     env.reconcile(["pgrst_v1"], audit)
     load.close()
     assert env.stop_streamers() == {"pgrst": 0}
+
+
+def test_catalog_outage_does_not_hold_the_streams(env):
+    """While its catalog session is gone and the database refuses new sessions
+    (as during a shutdown), the streamer must not leave a walsender waiting for
+    replies: it either goes on confirming or closes the stream.  A walsender
+    left unanswered holds a server shutdown until wal_sender_timeout."""
+    audit = env.create_audit_slot("audit_catout")
+    create_items_table(env, "catout", 2000)
+    job = env.begin("catout", "catout", "catout_v1")
+    env.start_streamer("catout")
+    env.wait_job(job, "ready")
+    slot = env.target_row("catout_v1")["slot_name"]
+    db = env.one("SELECT current_database()")
+    adm = psycopg2.connect(env.pg.dsn(dbname="template1"))   # a database may not lock itself out
+    adm.autocommit = True
+    adm.cursor().execute('ALTER DATABASE "%s" ALLOW_CONNECTIONS false' % db)
+    try:
+        env.sql("""SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                    WHERE application_name = 'reindex_streamer' AND backend_type = 'client backend'""")
+        mark = lsn_to_int(env.one("SELECT pg_logical_emit_message(true, 'catout', 'x')::text"))
+
+        def released_or_confirmed():
+            ((active, confirmed),) = env.sql("""SELECT active, confirmed_flush_lsn::text
+                                                  FROM pg_replication_slots WHERE slot_name = %s""", (slot,))
+            return not active or lsn_to_int(confirmed) >= mark
+
+        wait_for(released_or_confirmed, 30, "slot %s released or confirmed past the outage" % slot)
+    finally:
+        adm.cursor().execute('ALTER DATABASE "%s" ALLOW_CONNECTIONS true' % db)
+        adm.close()
+    load = Workload(env, "catout", 100000, seed=11)
+    load.run(200)
+    env.reconcile(["catout_v1"], audit)
+    load.close()
+    assert env.stop_streamers() == {"catout": 0}
