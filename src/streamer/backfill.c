@@ -151,10 +151,11 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch, EsResponse *resp)
 				char	   *doc = nl ? strndup(nl + 1, it->len - (nl - item) - 2) : NULL;
 
 				bulk_item_meta(item, it->len, &id, &v);
-				catalog_dead_letter(claim, t, v, id, "index", sts[i], errs[i], doc);
+				catalog_dead_letter(claim, t, v, id, "index", sts[i], errs[i], doc, false);
 				target_set_error(t, "backfilled document %s refused (dead-lettered): %.200s",
 								 id ? id : "?", errs[i] ? errs[i] : "");
 				atomic_fetch_add(&t->c.dead_lettered, 1);
+				atomic_fetch_add(&t->c.dead_lettered_uncounted, 1);
 				free(id);
 				free(doc);
 			}

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "streamer.h"
 
 static char *
@@ -452,7 +454,7 @@ catalog_write_status(PGconn *c, Target *t, const char *streamer_id, bool streami
 	cur[1] = atomic_load(&t->c.events_applied);
 	cur[2] = atomic_load(&t->c.stale_rejected);
 	cur[3] = atomic_load(&t->c.retried);
-	cur[4] = atomic_load(&t->c.dead_lettered);
+	cur[4] = atomic_load(&t->c.dead_lettered_uncounted);
 	for (k = 0; k < 5; k++)
 		snprintf(d[k], sizeof(d[k]), "%lld", cur[k] - t->written[k]);
 	snprintf(id, sizeof(id), "%" PRId64, t->id);
@@ -541,18 +543,24 @@ catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *to,
 
 void
 catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
-					const char *op, long http_status, const char *error, const char *document)
+					const char *op, long http_status, const char *error, const char *document,
+					bool count)
 {
 	char		id[24],
 				l[32],
 				st[16];
 	const char *v[7];
 	Buf			e = {0};
+	json_t	   *parsed;
 
 	snprintf(id, sizeof(id), "%" PRId64, t->id);
 	format_lsn(lsn, l);
-	if (error && error[0] == '{')
+	parsed = (error && error[0] == '{') ? json_loads(error, 0, NULL) : NULL;
+	if (parsed)
+	{
 		buf_puts(&e, error);
+		json_decref(parsed);
+	}
 	else
 	{
 		buf_puts(&e, "{\"reason\":");
@@ -567,9 +575,24 @@ catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 	v[5] = document;
 	snprintf(st, sizeof(st), "%ld", http_status);
 	v[6] = http_status > 0 ? st : NULL;
-	exec_params_void(c,
-					 "INSERT INTO reindex.dead_letter (target_id, lsn, doc_id, op, http_status, error, document)"
-					 " VALUES ($1, $2::pg_lsn, $3, $4, $7::int, $5::jsonb, $6)", 7, v);
+	/*
+	 * count: the target's count goes up in the same statement, so it is in
+	 * the catalog before the item counts as acknowledged (before its LSN is
+	 * confirmed).  Backfill threads pass false (their statement runs in the
+	 * chunk's transaction, which must not hold the target row's lock) and
+	 * leave the count to the status delta.
+	 */
+	if (count)
+		exec_params_void(c,
+						 "WITH d AS (INSERT INTO reindex.dead_letter"
+						 "  (target_id, lsn, doc_id, op, http_status, error, document)"
+						 "  VALUES ($1, $2::pg_lsn, $3, $4, $7::int, $5::jsonb, $6) RETURNING target_id)"
+						 " UPDATE reindex.target t SET dead_lettered = t.dead_lettered + 1"
+						 " FROM d WHERE t.id = d.target_id", 7, v);
+	else
+		exec_params_void(c,
+						 "INSERT INTO reindex.dead_letter (target_id, lsn, doc_id, op, http_status, error, document)"
+						 " VALUES ($1, $2::pg_lsn, $3, $4, $7::int, $5::jsonb, $6)", 7, v);
 	buf_free(&e);
 }
 

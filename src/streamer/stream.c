@@ -209,7 +209,7 @@ dead_letter_item(Stream *s, const char *item, size_t len, long status, const cha
 	if (nl && (size_t) (nl - item) + 1 < len)
 		doc = strndup(nl + 1, len - (nl - item) - 2);
 	catalog_dead_letter(main_cat, s->t, version, id, is_delete ? "delete" : "index",
-						status, error, doc);
+						status, error, doc, true);
 	target_set_error(s->t, "document %s refused by the cluster (dead-lettered): %.200s",
 					 id ? id : "?", error ? error : "");
 	free(id);
@@ -373,7 +373,7 @@ dbq_done(EsRequest *req)
 				 st, req->resp.body.data ? req->resp.body.data : "");
 		atomic_fetch_add(&s->t->c.dead_lettered, 1);
 		catalog_dead_letter(main_cat, s->t, txn_get(s, s->barrier_seq)->end_lsn, NULL,
-							"truncate", st, err, NULL);
+							"truncate", st, err, NULL, true);
 		target_set_error(s->t, "%s", err);
 		item_resolved(s, s->barrier_seq);
 		s->barrier = false;

@@ -202,6 +202,7 @@ typedef struct Counters
 	atomic_llong stale_rejected;
 	atomic_llong retried;
 	atomic_llong dead_lettered;
+	atomic_llong dead_lettered_uncounted;	/* backfill: for the status delta */
 } Counters;
 
 struct Stream;
@@ -266,7 +267,7 @@ bool		catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *
 								  const char *error);
 void		catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 								const char *op, long http_status, const char *error,
-								const char *document);
+								const char *document, bool count);
 char	   *catalog_document_by_key(PGconn *c, Target *t, uint64_t xid, const char *key,
 									size_t key_len, bool *failed);
 uint64_t	catalog_current_wal_lsn(PGconn *c);
