@@ -549,6 +549,29 @@ handle_payload(Stream *s, const char *p, size_t n)
 			s->dbq_attempt = 0;
 			s->dbq_retry_at = 0;
 			break;
+		case WIRE_TRUNCATE_PARTITION:
+
+			/*
+			 * Documents do not say which partition they came from, so the
+			 * truncated partition's documents cannot be deleted alone, and
+			 * emptying the index would lose the other partitions' documents.
+			 * Record it (I6) and go on; the documents stay until the target
+			 * is rebuilt.
+			 */
+			{
+				char	   *part = wire_json_string_decode(m.id, m.id_len);
+				char		err[512];
+
+				snprintf(err, sizeof(err),
+						 "TRUNCATE of partition %s of the source is not applied: its documents stay in the index until it is rebuilt",
+						 part ? part : "?");
+				atomic_fetch_add(&s->t->c.dead_lettered, 1);
+				catalog_dead_letter(main_cat, s->t, m.version, part, "truncate_partition",
+									0, err, NULL, true);
+				target_set_error(s->t, "%s", err);
+				free(part);
+			}
+			break;
 	}
 	return true;
 }

@@ -86,7 +86,8 @@ void		format_lsn(uint64_t lsn, char out[32]);
 /*---- wire format v1 (wire.c) ----*/
 typedef enum WireType
 {
-	WIRE_BEGIN, WIRE_INDEX, WIRE_DELETE, WIRE_REFETCH, WIRE_TRUNCATE, WIRE_COMMIT
+	WIRE_BEGIN, WIRE_INDEX, WIRE_DELETE, WIRE_REFETCH, WIRE_TRUNCATE,
+	WIRE_TRUNCATE_PARTITION, WIRE_COMMIT
 } WireType;
 
 typedef struct WireMsg
@@ -95,7 +96,8 @@ typedef struct WireMsg
 	uint64_t	version;
 	const char *rel;			/* JSON string, quotes included */
 	size_t		rel_len;
-	const char *id;				/* JSON string, quotes included */
+	const char *id;				/* JSON string, quotes included; the partition
+								 * for truncate_partition */
 	size_t		id_len;
 	const char *body;			/* document (index) or key object (refetch) */
 	size_t		body_len;

@@ -250,6 +250,8 @@ wire_parse(const char *line, size_t len, WireMsg *m, const char **err)
 		m->type = WIRE_REFETCH;
 	else if (WORD("truncate"))
 		m->type = WIRE_TRUNCATE;
+	else if (WORD("truncate_partition"))
+		m->type = WIRE_TRUNCATE_PARTITION;
 	else
 	{
 		*err = "unknown message type";
@@ -283,6 +285,18 @@ wire_parse(const char *line, size_t len, WireMsg *m, const char **err)
 			if (!expect_space(&p, end) || !take_string(&p, end, &m->rel, &m->rel_len))
 			{
 				*err = "bad relation";
+				return false;
+			}
+			return true;
+		case WIRE_TRUNCATE_PARTITION:
+			if (!expect_space(&p, end) || !take_string(&p, end, &m->rel, &m->rel_len))
+			{
+				*err = "bad relation";
+				return false;
+			}
+			if (!expect_space(&p, end) || !take_string(&p, end, &m->id, &m->id_len))
+			{
+				*err = "bad partition";
 				return false;
 			}
 			return true;

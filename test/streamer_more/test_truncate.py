@@ -43,3 +43,39 @@ def test_truncate_is_a_barrier_in_both_indexes(env):
         wait_for(lambda: env.target_row(index)["dead_lettered"] == 0 and
                  env.target_row(index)["lag_bytes"] is not None, 30, "status of %s" % index)
     assert env.stop_streamers() == {"trunc": 0}
+
+
+def test_truncate_of_one_partition_is_recorded_and_streaming_goes_on(env):
+    """TRUNCATE of one partition of a partitioned source arrives as
+    truncate_partition.  Its documents cannot be told apart from the other
+    partitions' (emptying the index would lose those), so the streamer records
+    it as a dead letter, shows it in status, and keeps streaming."""
+    env.sql("""CREATE TABLE parted (region text, id int, name text, PRIMARY KEY (region, id))
+                 PARTITION BY LIST (region);
+               CREATE TABLE parted_eu PARTITION OF parted FOR VALUES IN ('eu');
+               CREATE TABLE parted_us PARTITION OF parted FOR VALUES IN ('us');
+               INSERT INTO parted SELECT r, g, 'row ' || g
+                 FROM generate_series(1, 50) g, unnest(ARRAY['eu', 'us']) r""")
+    job = env.begin("parted", "parted", "parted_v1")
+    env.start_streamer("parted")
+    env.wait_job(job, "ready")
+    env.sql("TRUNCATE parted_eu")
+    env.sql("INSERT INTO parted VALUES ('us', 1000, 'after the truncate')")
+
+    def indexed_after():
+        env.es.req("POST", "/parted_v1/_refresh")
+        status, res = env.es.req("GET", "/parted_v1/_doc/us%7C1000")
+        return status == 200 and res["_source"]["name"] == "after the truncate"
+
+    wait_for(indexed_after, 60, "the insert after the partition TRUNCATE indexed")
+    dead = env.sql("""SELECT op, doc_id, lsn IS NOT NULL, error->>'reason'
+                        FROM reindex.dead_letter d JOIN reindex.target t ON t.id = d.target_id
+                       WHERE t.index_name = 'parted_v1'""")
+    assert len(dead) == 1 and dead[0][:3] == ("truncate_partition", "public.parted_eu", True), dead
+    assert "not applied" in dead[0][3], dead
+    wait_for(lambda: env.one("SELECT dead_lettered FROM reindex.reindex_status('parted')") == 1,
+             30, "the dead letter counted in reindex_status")
+    # the other partition's documents are all still there
+    env.es.req("POST", "/parted_v1/_refresh")
+    assert env.es.count("parted_v1") == 101
+    assert env.stop_streamers() == {"parted": 0}
