@@ -148,6 +148,31 @@ finish_write(Server *srv, Response *resp, const WriteOp *op, RefreshPolicy refre
 	response_json(resp, res.status);
 }
 
+/*
+ * The start every single-document write shares: the operation, its query
+ * parameters and the refresh policy.  False when the answer (an error) is
+ * already in resp.
+ */
+static bool
+write_begin(const Request *req, Response *resp, WriteOp *op, OpType kind,
+			const char *index, const char *id, RefreshPolicy *refresh)
+{
+	EsError		e;
+
+	write_op_init(op);
+	op->op = kind;
+	op->index = index;
+	op->id = id;
+	op->id_len = id ? strlen(id) : 0;
+	if (refresh_policy_parse(req_param(req, "refresh"), refresh, &e) < 0 ||
+		!parse_write_params(req, op, &e))
+	{
+		es_error_respond(resp, &e);
+		return false;
+	}
+	return true;
+}
+
 void
 docs_write(Server *srv, const Request *req, Response *resp,
 		   const char *index, const char *id, bool create_endpoint)
@@ -157,17 +182,8 @@ docs_write(Server *srv, const Request *req, Response *resp,
 	RefreshPolicy refresh;
 	const char *ot = req_param(req, "op_type");
 
-	write_op_init(&op);
-	op.op = create_endpoint ? OP_CREATE : OP_INDEX;
-	op.index = index;
-	op.id = id;
-	op.id_len = id ? strlen(id) : 0;
-	if (refresh_policy_parse(req_param(req, "refresh"), &refresh, &e) < 0 ||
-		!parse_write_params(req, &op, &e))
-	{
-		es_error_respond(resp, &e);
+	if (!write_begin(req, resp, &op, create_endpoint ? OP_CREATE : OP_INDEX, index, id, &refresh))
 		return;
-	}
 	if (ot)
 	{
 		if (strcmp(ot, "create") == 0)
@@ -210,18 +226,10 @@ docs_update(Server *srv, const Request *req, Response *resp,
 	WriteOp		op;
 	EsError		e;
 	RefreshPolicy refresh;
+	SourceFilter sf;
 
-	write_op_init(&op);
-	op.op = OP_UPDATE;
-	op.index = index;
-	op.id = id;
-	op.id_len = strlen(id);
-	if (refresh_policy_parse(req_param(req, "refresh"), &refresh, &e) < 0 ||
-		!parse_write_params(req, &op, &e))
-	{
-		es_error_respond(resp, &e);
+	if (!write_begin(req, resp, &op, OP_UPDATE, index, id, &refresh))
 		return;
-	}
 	if (op.version != VERSION_MATCH_ANY || op.vtype != VT_INTERNAL)
 	{
 		es_error_set(&e, 400, "action_request_validation_exception",
@@ -240,15 +248,12 @@ docs_update(Server *srv, const Request *req, Response *resp,
 	if (req_param(req, "_source") || req_param(req, "_source_includes") ||
 		req_param(req, "_source_excludes"))
 	{
-		SourceFilter sf;
-
 		source_filter_from_request(&sf, req);
 		op.fetch_default = &sf;
-		finish_write(srv, resp, &op, refresh);
-		source_filter_free(&sf);
-		return;
 	}
 	finish_write(srv, resp, &op, refresh);
+	if (op.fetch_default)
+		source_filter_free(&sf);
 }
 
 void
@@ -256,35 +261,12 @@ docs_delete(Server *srv, const Request *req, Response *resp,
 			const char *index, const char *id)
 {
 	WriteOp		op;
-	EsError		e;
 	RefreshPolicy refresh;
-	WriteResult res;
 
-	write_op_init(&op);
-	op.op = OP_DELETE;
-	op.index = index;
-	op.id = id;
-	op.id_len = strlen(id);
-	if (refresh_policy_parse(req_param(req, "refresh"), &refresh, &e) < 0 ||
-		!parse_write_params(req, &op, &e))
-	{
-		es_error_respond(resp, &e);
+	if (!write_begin(req, resp, &op, OP_DELETE, index, id, &refresh) ||
+		!validate_or_respond(&op, resp))
 		return;
-	}
-	if (!validate_or_respond(&op, resp))
-		return;
-	write_execute(srv, &op, now_mono_ms(), &res);
-	stats_doc_op(srv->stats, OP_DELETE, res.err.status == 0);
-	if (res.err.status)
-	{
-		es_error_respond(resp, &res.err);
-		return;
-	}
-	if (refresh != REFRESH_NONE && res.ix)
-		index_refresh_shard(res.ix, res.shard);
-	jb_reset(&resp->body);
-	write_result_json(&resp->body, srv, &res, refresh == REFRESH_IMMEDIATE, false);
-	response_json(resp, res.status);
+	finish_write(srv, resp, &op, refresh);
 }
 
 static void
