@@ -481,9 +481,15 @@ indices_refresh(Server *srv, const Request *req, Response *resp, const char *exp
 	response_json(resp, 200);
 }
 
-void
-indices_get_settings(Server *srv, const Request *req, Response *resp,
-					 const char *expr, const char *names)
+/*
+ * GET answers of the form {"<index>":{"<section>":...},...} for every index
+ * an expression names; write_section writes one index's section value.
+ */
+static void
+respond_per_index(Server *srv, const Request *req, Response *resp, const char *expr,
+				  const char *section,
+				  void (*write_section) (JsonBuf *jb, const Request *req, Index *ix, const void *arg),
+				  const void *arg)
 {
 	IndexList	l = {0};
 	EsError		e;
@@ -501,13 +507,27 @@ indices_get_settings(Server *srv, const Request *req, Response *resp,
 		if (i)
 			jb_char(&resp->body, ',');
 		jb_key(&resp->body, l.v[i]->name);
-		jb_cstr(&resp->body, "{\"settings\":");
-		write_settings(&resp->body, l.v[i]->settings, want_flat(req), names);
+		jb_char(&resp->body, '{');
+		jb_key(&resp->body, section);
+		write_section(&resp->body, req, l.v[i], arg);
 		jb_char(&resp->body, '}');
 	}
 	jb_char(&resp->body, '}');
 	index_list_free(&l);
 	response_json(resp, 200);
+}
+
+static void
+write_settings_section(JsonBuf *jb, const Request *req, Index *ix, const void *names)
+{
+	write_settings(jb, ix->settings, want_flat(req), (const char *) names);
+}
+
+void
+indices_get_settings(Server *srv, const Request *req, Response *resp,
+					 const char *expr, const char *names)
+{
+	respond_per_index(srv, req, resp, expr, "settings", write_settings_section, names);
 }
 
 void
@@ -561,32 +581,18 @@ indices_put_settings(Server *srv, const Request *req, Response *resp, const char
 	response_json(resp, 200);
 }
 
+static void
+write_mapping_section(JsonBuf *jb, const Request *req, Index *ix, const void *arg)
+{
+	(void) req;
+	(void) arg;
+	jb_json(jb, ix->mappings);
+}
+
 void
 indices_get_mapping(Server *srv, const Request *req, Response *resp, const char *expr)
 {
-	IndexList	l = {0};
-	EsError		e;
-	int			i;
-
-	if (store_resolve(srv->store, expr, resolve_flags(req, RESOLVE_DEFAULT), &l, &e) < 0)
-	{
-		es_error_respond(resp, &e);
-		return;
-	}
-	jb_reset(&resp->body);
-	jb_char(&resp->body, '{');
-	for (i = 0; i < l.n; i++)
-	{
-		if (i)
-			jb_char(&resp->body, ',');
-		jb_key(&resp->body, l.v[i]->name);
-		jb_cstr(&resp->body, "{\"mappings\":");
-		jb_json(&resp->body, l.v[i]->mappings);
-		jb_char(&resp->body, '}');
-	}
-	jb_char(&resp->body, '}');
-	index_list_free(&l);
-	response_json(resp, 200);
+	respond_per_index(srv, req, resp, expr, "mappings", write_mapping_section, NULL);
 }
 
 void
