@@ -331,18 +331,26 @@ fill_unchanged_toast(RelInfo *ri, const bool *selected, Datum *nvalues,
 	return complete;
 }
 
+/* " <id> ": the id already rendered, or rendered from the row */
+static void
+append_id_field(StringInfo out, RelInfo *ri, const char *id,
+				const Datum *values, const bool *nulls)
+{
+	appendStringInfoChar(out, ' ');
+	if (id)
+		appendStringInfoString(out, id);
+	else
+		encoder_append_id(out, ri, values, nulls, NULL);
+	appendStringInfoChar(out, ' ');
+}
+
 static void
 emit_index(LogicalDecodingContext *ctx, PluginState *state,
 		   ReorderBufferTXN *txn, RelInfo *ri, const char *id,
 		   const Datum *values, const bool *nulls)
 {
 	START_EVENT(ctx, state, txn, REINDEX_OP_INDEX, ri);
-	appendStringInfoChar(ctx->out, ' ');
-	if (id)
-		appendStringInfoString(ctx->out, id);
-	else
-		encoder_append_id(ctx->out, ri, values, nulls, NULL);
-	appendStringInfoChar(ctx->out, ' ');
+	append_id_field(ctx->out, ri, id, values, nulls);
 	encoder_append_document(ctx->out, ri, values, nulls, NULL,
 							ri->plugin_selected);
 	line_end(ctx, state, false);
@@ -364,12 +372,7 @@ emit_refetch(LogicalDecodingContext *ctx, PluginState *state,
 			 const Datum *values, const bool *nulls)
 {
 	START_EVENT(ctx, state, txn, REINDEX_OP_REFETCH, ri);
-	appendStringInfoChar(ctx->out, ' ');
-	if (id)
-		appendStringInfoString(ctx->out, id);
-	else
-		encoder_append_id(ctx->out, ri, values, nulls, NULL);
-	appendStringInfoChar(ctx->out, ' ');
+	append_id_field(ctx->out, ri, id, values, nulls);
 	encoder_append_key(ctx->out, ri, values, nulls, NULL);
 	line_end(ctx, state, false);
 }
