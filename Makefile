@@ -13,10 +13,15 @@ SUBDIRS := $(patsubst %/Makefile,%,$(wildcard src/streamer/Makefile contrib/devs
 
 ifneq ($(DEPS_OK),yes)
 
-# A fresh machine: install the Debian packages, then do what was asked.
-all install installcheck test demo bench clean:
+# A fresh machine: install the Debian packages, then do what was asked.  Every
+# target is phony: test/ is a folder, and a target named like a file or folder
+# would otherwise be "up to date" and do nothing.
+FRESH_TARGETS := all install installcheck test demo bench clean
+$(FRESH_TARGETS):
 	./contrib/install-deps.sh
 	$(MAKE) $@
+
+.PHONY: $(FRESH_TARGETS)
 
 else
 
@@ -74,6 +79,6 @@ bench: all
 	$(SUDO) $(MAKE) install
 	./test/bench/run.sh
 
-.PHONY: test demo bench all-subdirs install-subdirs clean-subdirs
+.PHONY: all install installcheck clean test demo bench all-subdirs install-subdirs clean-subdirs
 
 endif
