@@ -2,25 +2,38 @@
 # install-deps.sh: installs the Debian packages that building, testing, the demo
 # and the benchmarks need, and nothing else.  Idempotent: packages already
 # installed are not touched, so a prepared machine pays one dpkg-query.
-#   contrib/install-deps.sh            install what is missing (sudo when not root)
-#   contrib/install-deps.sh --check    exit 1 if something is missing, install nothing
+#   contrib/install-deps.sh [PACKAGE...]          install what is missing (sudo
+#                                                 when not root), and PACKAGEs too
+#   contrib/install-deps.sh --check [PACKAGE...]  exit 1 if something is missing,
+#                                                 install nothing
+# REINDEX_DEPS_PRETEND_MISSING="pkg ..." makes those packages count as missing
+# (the Makefile's fresh-machine test uses it with `make -n`; nothing installs).
+# clang, its fuzzer and sanitizer runtime (libclang-rt-14-dev) and valgrind are
+# for the fuzz corpus replay and the leak checks of the development server.
 set -eu
 
 PACKAGES="make gcc pkg-config postgresql-15 postgresql-client-15 postgresql-server-dev-15
 libpq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev zlib1g-dev
 libipc-run-perl python3 python3-pytest python3-psycopg2 python3-yaml
-postgresql-15-wal2json curl"
+postgresql-15-wal2json curl clang libclang-rt-14-dev valgrind"
+
+check=""
+if [ "${1:-}" = "--check" ]; then
+	check=yes
+	shift
+fi
 
 missing=""
-for p in $PACKAGES; do
+for p in $PACKAGES "$@"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	case " ${REINDEX_DEPS_PRETEND_MISSING:-} " in *" $p "*) status=pretend-missing ;; esac
 	[ "$status" = "installed" ] || missing="$missing $p"
 done
 
 if [ -z "$missing" ]; then
 	exit 0
 fi
-if [ "${1:-}" = "--check" ]; then
+if [ -n "$check" ]; then
 	echo "missing Debian packages:$missing" >&2
 	exit 1
 fi

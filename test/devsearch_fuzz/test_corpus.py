@@ -14,12 +14,14 @@ illegal_state_exception; and the server is still alive afterwards.
 Run: /usr/bin/python3 -m pytest test/devsearch_fuzz -q
 """
 
+import functools
 import glob
 import http.client
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 
 import pytest
@@ -332,10 +334,39 @@ def test_still_alive_and_consistent(server):
     assert status == 200 and json.loads(data)["_source"]["n"] == 1
 
 
+PROBE_SOURCE = b"int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)" \
+    b" { return d && n > 1 && d[0] == 'x'; }\n"
+
+
+@functools.lru_cache(maxsize=None)
+def _toolchain_problem():
+    """None when clang links a libFuzzer binary with ASan and UBSan, else why not.
+
+    Exactly what fuzz.mk needs: the clang driver and its fuzzer and sanitizer
+    runtime (Debian's libclang-rt-14-dev; clang alone links nothing).  Both are
+    installed by contrib/install-deps.sh, so a missing one is a failure, not a
+    skip."""
+    if shutil.which("clang") is None:
+        return "clang is not installed (contrib/install-deps.sh installs it)"
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "probe.c")
+        with open(src, "wb") as f:
+            f.write(PROBE_SOURCE)
+        r = subprocess.run(["clang", "-fsanitize=fuzzer,address,undefined", "-o",
+                            os.path.join(d, "probe"), src],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        return ("clang cannot link a libFuzzer binary with ASan and UBSan; its runtime "
+                "is Debian's libclang-rt-14-dev (contrib/install-deps.sh installs it):\n"
+                + r.stdout.decode("utf-8", "replace")[-2000:])
+    return None
+
+
 def _sanitized_harness():
     """Build contrib/devsearch/fuzz-build/fuzz_dispatch (ASan+UBSan) once."""
-    if shutil.which("clang") is None:
-        pytest.skip("clang is not installed; the sanitizer replay needs it")
+    problem = _toolchain_problem()
+    if problem:
+        pytest.fail(problem, pytrace=False)
     subprocess.run(["make", "-s", "-C", DEVSEARCH_DIR, "-f", "fuzz.mk"], check=True,
                    stdout=subprocess.DEVNULL)
     return os.path.join(DEVSEARCH_DIR, "fuzz-build", "fuzz_dispatch")

@@ -55,7 +55,8 @@ class Cluster:
 class Devsearch:
     def __init__(self, workdir):
         if not os.access(DEVSEARCH, os.X_OK):
-            pytest.skip("development search server not built: " + DEVSEARCH)
+            pytest.fail("development search server not built (make builds it): " + DEVSEARCH,
+                        pytrace=False)
         self.out = open(os.path.join(workdir, "devsearch.out"), "w+")
         self.proc = subprocess.Popen([DEVSEARCH, "--port", "0"], stdout=self.out,
                                      stderr=subprocess.DEVNULL)

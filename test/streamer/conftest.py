@@ -10,8 +10,9 @@ Invariants:
   - nothing is shared between modules: restarts and faults stay private;
   - every wait polls a condition against a deadline (no sleep as
     synchronisation);
-  - a test is skipped only when a prerequisite binary (the streamer or the
-    development server) is not built; anything else missing is a failure;
+  - nothing is skipped: a prerequisite binary (the streamer or the
+    development server) that is not built is a failure naming it (make test
+    builds both);
   - every streamer started is stopped at teardown; one started without
     expecting a crash must exit 0 on SIGTERM.
 """
@@ -90,7 +91,7 @@ class DevSearch:
     def __init__(self, workdir):
         binary = devsearch_binary()
         if binary is None:
-            pytest.skip("devsearch not built")
+            pytest.fail("devsearch is not built (make builds it)", pytrace=False)
         self.out = open(os.path.join(workdir, "devsearch.out"), "w+")
         self.proc = subprocess.Popen([binary, "--port", "0"], stdout=subprocess.PIPE,
                                      stderr=self.out, text=True)
@@ -255,7 +256,7 @@ class Env:
     def start_streamer(self, name="s1", args=()):
         binary = streamer_binary()
         if binary is None:
-            pytest.skip("reindex_streamer not built")
+            pytest.fail("reindex_streamer is not built (make builds it)", pytrace=False)
         s = Streamer(binary, self.pg, self.workdir, name, args)
         self.streamers.append(s)
         return s
@@ -313,7 +314,7 @@ def add_endpoint(conn, name, url):
 
 def _module_env(need_streamer):
     if need_streamer and streamer_binary() is None:
-        pytest.skip("reindex_streamer not built")
+        pytest.fail("reindex_streamer is not built (make builds it)", pytrace=False)
     workdir = tempfile.mkdtemp(prefix="reindex-streamer-test.")
     os.chmod(workdir, 0o755)
     es = DevSearch(workdir)
