@@ -1,0 +1,107 @@
+"""search_engine.py: starting the search engines the integration tests run against.
+
+Owns the processes of a test's engines: the development server (devsearch) and a
+real OpenSearch cluster (test/engine/opensearch, the Java launcher), both on
+loopback with free ports, each announcing itself with one line
+"<name> listening on http://127.0.0.1:PORT" on stdout.
+
+Invariants:
+  - an engine that does not announce itself within its deadline is an error
+    carrying the tail of its stderr, never a skip;
+  - stop() ends the process it started (SIGTERM, then SIGKILL after a deadline)
+    and nothing else;
+  - the OpenSearch launcher runs with --stdin-control, so its stdin pipe ties it
+    to this process: a test runner that dies takes its engines with it.
+"""
+
+import os
+import signal
+import subprocess
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+OPENSEARCH = os.path.join(HERE, "opensearch")
+
+
+class EngineProcess:
+    """One engine process; .url is its first node's HTTP address, .nodes all of them."""
+
+    def __init__(self, name, cmd, workdir, start_timeout, stdin_control=False):
+        self.name = name
+        self.err_path = os.path.join(workdir, "%s.%d.err" % (name, id(self)))
+        self.err = open(self.err_path, "w+b")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.err,
+                                     stdin=subprocess.PIPE if stdin_control else subprocess.DEVNULL,
+                                     text=True, start_new_session=True)
+        self.nodes = {}
+        self.url = None
+        lines = []
+        # read the status lines in a thread so that the deadline holds on a silent process
+        done = threading.Event()
+
+        def read():
+            for line in self.proc.stdout:
+                lines.append(line)
+                if " listening on " in line:
+                    break
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        done.wait(start_timeout)
+        for line in lines:
+            w = line.split()
+            if line.startswith("%s node " % name) and len(w) >= 4:
+                self.nodes[w[2]] = w[3]
+            if line.startswith("%s listening on " % name):
+                self.url = w[3]
+        if self.url is None:
+            self.kill()
+            raise AssertionError("%s did not start within %d s: %s\n--- stderr tail:\n%s"
+                                 % (name, start_timeout, " ".join(cmd), self.stderr_tail()))
+
+    def stderr_tail(self, n=4000):
+        self.err.flush()
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-n:]
+
+    def control(self, command, timeout=120):
+        """OpenSearch with several nodes: "stop node-2" / "start node-2"; returns the answer."""
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        answer = []
+        t = threading.Thread(target=lambda: answer.append(self.proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(timeout)
+        if not answer or answer[0].startswith("error") or not answer[0]:
+            raise AssertionError("%s: %r answered %r" % (self.name, command, answer))
+        return answer[0].strip()
+
+    def stop(self, timeout=60):
+        """SIGTERM and wait; returns the exit status (SIGKILL after the deadline)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = None
+        self.err.close()
+        return rc
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def start_opensearch(workdir, *args, start_timeout=300):
+    """A real OpenSearch cluster: args as test/engine/opensearch takes them
+    (--nodes N, -E key=value, --data DIR).  The first start of a checkout builds
+    the launcher (Maven), hence the generous deadline."""
+    return EngineProcess("opensearch", [OPENSEARCH, "--stdin-control"] + list(args), workdir,
+                         start_timeout, stdin_control=True)
+
+
+def start_devsearch(workdir, binary, *args, start_timeout=30):
+    return EngineProcess("devsearch", [binary, "--port", "0"] + list(args), workdir, start_timeout)
