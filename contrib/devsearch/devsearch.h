@@ -128,6 +128,8 @@ typedef struct Server
 	struct Faults *faults;
 	struct Stats *stats;
 	uint64_t	fault_generation;	/* bumped when faults are cleared */
+	struct ScrollCtx *scrolls;	/* open scroll contexts (scroll.c) */
+	uint64_t	scroll_seq;
 } Server;
 
 /* create/destroy all state; cfg is copied */

@@ -300,6 +300,29 @@ list_has(const char *list, const char *name)
 	return false;
 }
 
+/* {"_index":..,"_id":..,"_version":..,"_seq_no":..,"_primary_term":1,
+ * ["_routing":..,]"found":true  (no closing brace: _source may follow) */
+void
+docs_write_found_head(JsonBuf *jb, const Index *ix, const Doc *d, int64_t version,
+					  int64_t seq_no)
+{
+	jb_cstr(jb, "{\"_index\":");
+	jb_qcstr(jb, ix->name);
+	jb_cstr(jb, ",\"_id\":");
+	jb_str(jb, d->id, d->id_len);
+	jb_cstr(jb, ",\"_version\":");
+	jb_i64(jb, version);
+	jb_cstr(jb, ",\"_seq_no\":");
+	jb_i64(jb, seq_no);
+	jb_cstr(jb, ",\"_primary_term\":1");
+	if (d->routing)
+	{
+		jb_cstr(jb, ",\"_routing\":");
+		jb_qcstr(jb, d->routing);
+	}
+	jb_cstr(jb, ",\"found\":true");
+}
+
 void
 docs_get(Server *srv, const Request *req, Response *resp,
 		 const char *index, const char *id, bool source_only)
@@ -427,21 +450,7 @@ docs_get(Server *srv, const Request *req, Response *resp,
 		response_json(resp, 200);
 		return;
 	}
-	jb_cstr(&resp->body, "{\"_index\":");
-	jb_qcstr(&resp->body, ix->name);
-	jb_cstr(&resp->body, ",\"_id\":");
-	jb_str(&resp->body, d->id, d->id_len);
-	jb_cstr(&resp->body, ",\"_version\":");
-	jb_i64(&resp->body, version);
-	jb_cstr(&resp->body, ",\"_seq_no\":");
-	jb_i64(&resp->body, seq_no);
-	jb_cstr(&resp->body, ",\"_primary_term\":1");
-	if (d->routing)
-	{
-		jb_cstr(&resp->body, ",\"_routing\":");
-		jb_qcstr(&resp->body, d->routing);
-	}
-	jb_cstr(&resp->body, ",\"found\":true");
+	docs_write_found_head(&resp->body, ix, d, version, seq_no);
 	if (sf.fetch)
 	{
 		jb_cstr(&resp->body, ",\"_source\":");

@@ -22,6 +22,13 @@ void		docs_delete(Server *srv, const Request *req, Response *resp,
 void		docs_get(Server *srv, const Request *req, Response *resp,
 					 const char *index, const char *id, bool source_only);
 
+/* POST|GET /_mget, /{index}/_mget (mget.c) */
+void		docs_mget(Server *srv, const Request *req, Response *resp, const char *index);
+/* the fields of a found document up to "found":true, without the closing
+ * brace (GET and _mget share it) */
+void		docs_write_found_head(JsonBuf *jb, const Index *ix, const Doc *d,
+								  int64_t version, int64_t seq_no);
+
 /* resolve a name for a single-index read (index or single-index alias);
  * NULL with err set otherwise */
 Index	   *resolve_single_index(Store *st, const char *name, EsError *err);

@@ -1411,6 +1411,14 @@ match_field(const Query *q, json_t *src, double *score)
 	return r;
 }
 
+json_t *
+query_ids(const Query *q)
+{
+	if (q->type == Q_IDS || (q->type == Q_TERMS && q->id_field))
+		return q->value;
+	return NULL;
+}
+
 bool
 query_match(const Query *q, const char *id, json_t *src, double *score)
 {

@@ -92,6 +92,9 @@ bool		query_match(const Query *q, const char *id, json_t *src, double *score);
 void		query_source_paths(const Query *q, const char ***paths, int *n);
 /* the query tree is match_all (possibly wrapped in a filter-less bool) */
 bool		query_is_match_all(const Query *q);
+/* the id list of an ids query or a terms query on _id (a JSON array), else
+ * NULL: such a query matches only documents with one of these ids */
+json_t	   *query_ids(const Query *q);
 
 /* ---- field values ---- */
 typedef struct FieldVals

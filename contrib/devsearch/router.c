@@ -39,6 +39,7 @@ server_create(const ServerConfig *cfg)
 void
 server_destroy(Server *srv)
 {
+	scroll_clear_all(srv);
 	store_destroy(srv->store);
 	faults_destroy(srv->faults);
 	stats_destroy(srv->stats);
@@ -160,6 +161,7 @@ route(Server *srv, const Request *req, Response *resp)
 		}
 		if (n == 2 && IS(1, "reset") && m == HTTP_POST)
 		{
+			scroll_clear_all(srv);
 			store_clear(srv->store);
 			faults_clear(srv);
 			stats_reset(srv->stats);
@@ -186,6 +188,15 @@ route(Server *srv, const Request *req, Response *resp)
 		}
 		bulk_handle(srv, n == 2 ? s[0] : NULL, req, resp);
 		return "bulk";
+	}
+	/* scroll pages and clear-scroll */
+	if ((n == 2 || n == 3) && IS(0, "_search") && IS(1, "scroll"))
+	{
+		if (m != HTTP_GET && m != HTTP_POST && m != HTTP_DELETE)
+			respond_method_not_allowed(req, resp, "GET, POST, DELETE");
+		else
+			scroll_handle(srv, req, resp);
+		return "scroll";
 	}
 	/* search family */
 	if ((n == 1 || n == 2) && (IS(n - 1, "_search") || IS(n - 1, "_count")))
@@ -284,6 +295,15 @@ route(Server *srv, const Request *req, Response *resp)
 		else
 			indices_get_mapping(srv, req, resp, n == 2 ? s[0] : NULL);
 		return "mapping";
+	}
+	/* multi-get: one hash lookup per id */
+	if ((n == 1 && IS(0, "_mget")) || (n == 2 && IS(1, "_mget")))
+	{
+		if (m != HTTP_GET && m != HTTP_POST)
+			respond_method_not_allowed(req, resp, "GET, POST");
+		else
+			docs_mget(srv, req, resp, n == 2 ? s[0] : NULL);
+		return "mget";
 	}
 	/* documents */
 	if (n == 2 && IS(1, "_doc"))

@@ -609,9 +609,39 @@ parse_request(SearchReq *r, SearchKind kind, const Request *req, EsError *err)
 		}
 		r->track_total = -1;
 	}
-	if (req_param(req, "scroll"))
+	if (req_param(req, "scroll") && kind == SEARCH_SEARCH)
 	{
-		es_error_illegal_argument(err, "scroll is not supported by the development search server; use search_after");
+		int64_t		keep;
+
+		if (parse_time_value(req_param(req, "scroll"), &keep) < 0 || keep <= 0)
+		{
+			es_error_illegal_argument(err, "failed to parse setting [scroll] with value [%s] as a time value",
+									  req_param(req, "scroll"));
+			return -1;
+		}
+		if (r->search_after)
+		{
+			es_error_illegal_argument(err, "`search_after` cannot be used in a scroll context.");
+			return -1;
+		}
+		/* scroll pages follow index order: _doc, the only order it keeps */
+		if (r->nsort == 0)
+		{
+			r->sort = calloc(1, sizeof(SortField));
+			if (r->sort == NULL)
+				abort();
+			r->sort[0].what = SF_DOC;
+			r->nsort = 1;
+		}
+		else if (r->nsort != 1 || r->sort[0].what != SF_DOC || r->sort[0].desc)
+		{
+			es_error_illegal_argument(err, "the development search server scrolls only in [_doc] order");
+			return -1;
+		}
+	}
+	else if (req_param(req, "scroll"))
+	{
+		es_error_illegal_argument(err, "scroll is only supported by _search");
 		return -1;
 	}
 	if (r->from < 0)
@@ -914,6 +944,58 @@ out:
 	return s->limit == 0 || s->total < s->limit;
 }
 
+static int
+doc_pos_cmp(const void *a, const void *b)
+{
+	uint32_t	x = (*(Doc *const *) a)->pos,
+				y = (*(Doc *const *) b)->pos;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The visible documents of ix with one of these ids (strings or numbers), in
+ * index order as index_foreach_visible() would visit them: one hash lookup
+ * per id instead of a scan of every document.
+ */
+static void
+foreach_visible_id(Index *ix, json_t *ids, DocVisitor cb, void *arg)
+{
+	size_t		n = json_array_size(ids),
+				k = 0,
+				i;
+	Doc		  **v = malloc(sizeof(Doc *) * (n ? n : 1));
+	json_t	   *e;
+
+	if (v == NULL)
+		abort();
+	json_array_foreach(ids, i, e)
+	{
+		char		b[64];
+		const char *id = b;
+		size_t		len;
+		Doc		   *d;
+
+		if (json_is_string(e))
+		{
+			id = json_string_value(e);
+			len = json_string_length(e);
+		}
+		else if (json_is_integer(e))
+			len = (size_t) snprintf(b, sizeof(b), "%lld", (long long) json_integer_value(e));
+		else
+			continue;
+		d = index_lookup(ix, id, len);
+		if (d && d->vis)
+			v[k++] = d;
+	}
+	qsort(v, k, sizeof(Doc *), doc_pos_cmp);
+	for (i = 0; i < k; i++)
+		if ((i == 0 || v[i] != v[i - 1]) && !cb(arg, ix, v[i]))
+			break;
+	free(v);
+}
+
 /* bind the queries to one index and decide what of each _source to parse */
 static void
 scan_index(Scan *s, Index *ix, int ixno, bool with_sort)
@@ -939,7 +1021,10 @@ scan_index(Scan *s, Index *ix, int ixno, bool with_sort)
 			s->need.v[s->need.n++] = r->sort[k].field;
 		}
 	s->need_src = s->need.n > 0;
-	index_foreach_visible(ix, scan_doc, s);
+	if (query_ids(r->query))
+		foreach_visible_id(ix, query_ids(r->query), scan_doc, s);
+	else
+		index_foreach_visible(ix, scan_doc, s);
 }
 
 static void
@@ -1078,7 +1163,8 @@ sorted_by_score_only(const SearchReq *r)
 }
 
 static void
-do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
+do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0,
+		  int64_t *last_key)
 {
 	Scan		s;
 	JsonBuf    *jb = &resp->body;
@@ -1219,6 +1305,15 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0)
 	}
 	jb_cstr(jb, "]}}");
 	response_json(resp, 200);
+	if (last_key && s.nhits > (size_t) r->from)
+	{
+		size_t		last = s.nhits - 1;
+
+		if (last >= (size_t) (r->from + r->size))
+			last = (size_t) (r->from + r->size - 1);
+		if (last >= (size_t) r->from && s.hits[last].keys)
+			*last_key = s.hits[last].keys[0].i;
+	}
 done:
 	scan_free(&s);
 	sort_keys_free(after, r->nsort);
@@ -1369,6 +1464,42 @@ do_delete_by_query(SearchReq *r, IndexList *l, const Request *req, Response *res
 	response_json(resp, aborted ? 409 : 200);
 }
 
+/*
+ * The next page of a scroll: the stored request again, after the last _doc
+ * key it returned (-1: from the start); *last_key moves to this page's last.
+ */
+void
+search_scroll_page(Server *srv, const char *targets, const Request *req,
+				   int64_t *last_key, Response *resp)
+{
+	SearchReq	r;
+	EsError		err;
+	IndexList	l = {0};
+	int64_t		t0 = now_mono_ms();
+
+	es_error_clear(&err);
+	if (parse_request(&r, SEARCH_SEARCH, req, &err) < 0 ||
+		store_resolve(srv->store, targets, RESOLVE_DEFAULT | RESOLVE_IGNORE_UNAVAILABLE,
+					  &l, &err) < 0)
+	{
+		es_error_respond(resp, &err);
+		index_list_free(&l);
+		search_req_free(&r);
+		return;
+	}
+	if (*last_key >= 0)
+	{
+		r.search_after = json_array();
+		json_array_append_new(r.search_after, json_integer(*last_key));
+	}
+	r.from = 0;
+	for (int i = 0; i < l.n; i++)
+		index_maybe_refresh(l.v[i], t0);
+	do_search(srv, &r, &l, resp, t0, last_key);
+	index_list_free(&l);
+	search_req_free(&r);
+}
+
 void
 search_handle(Server *srv, SearchKind kind, const char *targets,
 			  const Request *req, Response *resp)
@@ -1402,7 +1533,16 @@ search_handle(Server *srv, SearchKind kind, const char *targets,
 	switch (kind)
 	{
 		case SEARCH_SEARCH:
-			do_search(srv, &r, &l, resp, t0);
+			if (req_param(req, "scroll"))
+			{
+				int64_t		last = -1;
+
+				do_search(srv, &r, &l, resp, t0, &last);
+				if (resp->status == 200)
+					scroll_open(srv, targets, req, &l, last, resp);
+			}
+			else
+				do_search(srv, &r, &l, resp, t0, NULL);
 			break;
 		case SEARCH_COUNT:
 			do_count(&r, &l, resp);

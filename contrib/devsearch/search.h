@@ -29,4 +29,16 @@ typedef enum SearchKind
 void		search_handle(Server *srv, SearchKind kind, const char *targets,
 						  const Request *req, Response *resp);
 
+/* scroll.c: after a first page of GET|POST /{targets}/_search?scroll=T,
+ * remember the request and put "_scroll_id" into resp */
+void		scroll_open(Server *srv, const char *targets, const Request *req,
+						const IndexList *l, int64_t last_key, Response *resp);
+/* GET|POST|DELETE /_search/scroll[/{id}] */
+void		scroll_handle(Server *srv, const Request *req, Response *resp);
+/* forget every scroll (and unpin its indexes) */
+void		scroll_clear_all(Server *srv);
+/* a scroll page: see search.c */
+void		search_scroll_page(Server *srv, const char *targets, const Request *req,
+							   int64_t *last_key, Response *resp);
+
 #endif

@@ -1033,7 +1033,7 @@ index_prune_tombstones(Index *ix, int64_t now_ms)
 			tombstone_expired(ix, d, now_ms))
 			index_remove_record(ix, d);
 	}
-	if (ix->nholes > 64 && ix->nholes * 2 > ix->ndocs)
+	if (ix->nholes > 64 && ix->nholes * 2 > ix->ndocs && ix->scroll_pins == 0)
 		compact_docs(ix);
 }
 

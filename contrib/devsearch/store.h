@@ -86,6 +86,8 @@ typedef struct Index
 	uint32_t	ndocs;			/* used slots incl. holes */
 	uint32_t	docs_cap;
 	uint32_t	nholes;
+	int			scroll_pins;	/* open scrolls over this index: no
+								 * compaction (their _doc keys must stay) */
 	struct HtSlot *ht;			/* open addressing: {pos+1 (0 = empty), id
 								 * hash}; the hash spares probing a Doc */
 	uint32_t	ht_cap;			/* power of two */
