@@ -8,7 +8,6 @@
 
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 DEPS_OK := $(shell ./contrib/install-deps.sh --check >/dev/null 2>&1 && echo yes)
-SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SUBDIRS := $(patsubst %/Makefile,%,$(wildcard src/streamer/Makefile contrib/devsearch/Makefile))
 
 ifneq ($(DEPS_OK),yes)
@@ -16,7 +15,7 @@ ifneq ($(DEPS_OK),yes)
 # A fresh machine: install the Debian packages, then do what was asked.  Every
 # target is phony: test/ is a folder, and a target named like a file or folder
 # would otherwise be "up to date" and do nothing.
-FRESH_TARGETS := all install installcheck test demo bench clean
+FRESH_TARGETS := all install installcheck test demo bench clean tmp-install
 $(FRESH_TARGETS):
 	./contrib/install-deps.sh
 	$(MAKE) $@
@@ -33,7 +32,9 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/extension/*.c src/plugin/*.c src
 # the install script is assembled from the numbered parts in src/sql/
 SQL_PARTS = $(sort $(wildcard src/sql/[0-9][0-9]_*.sql))
 DATA_built = src/sql/reindex--$(EXTVERSION).sql
-DATA = $(wildcard src/sql/reindex--*--*.sql)
+# released install scripts are frozen (src/sql/reindex--0.1.sql), upgrade
+# scripts lead from each release to the next
+DATA = $(filter-out $(DATA_built),$(wildcard src/sql/reindex--*.sql))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --dbname=reindex_regress
@@ -66,19 +67,33 @@ clean-subdirs:
 	@for d in $(SUBDIRS); do $(MAKE) -C $$d clean || exit 1; done
 	rm -rf results regression.diffs regression.out
 
+# Tests, demo and benchmarks use a private installation in tmp_install/
+# (test/tmp-install.sh: the server's programs copied, the rest linked, this
+# build installed over it with DESTDIR), never the system's tree: nothing
+# needs root, and checkouts side by side do not overwrite each other.
+TMP_INSTALL := $(CURDIR)/tmp_install
+TMP_BINDIR := $(TMP_INSTALL)$(shell $(PG_CONFIG) --bindir)
+TMP_ENV = PGBIN=$(TMP_BINDIR) PG_CONFIG=$(TMP_BINDIR)/pg_config
+
+tmp-install: all
+	./test/tmp-install.sh $(PG_CONFIG) $(TMP_INSTALL)
+	$(MAKE) -s install DESTDIR=$(TMP_INSTALL) >/dev/null
+
 # The whole test suite on a throwaway cluster and development server.
-test: all
-	$(SUDO) $(MAKE) install
-	./test/run-all.sh
+test: tmp-install
+	$(TMP_ENV) ./test/run-all.sh
 
-demo: all
-	$(SUDO) $(MAKE) install
-	./contrib/demo/demo.sh
+demo: tmp-install
+	$(TMP_ENV) ./contrib/demo/demo.sh
 
-bench: all
-	$(SUDO) $(MAKE) install
-	./test/bench/run.sh
+bench: tmp-install
+	$(TMP_ENV) ./test/bench/run.sh
 
-.PHONY: all install installcheck clean test demo bench all-subdirs install-subdirs clean-subdirs
+clean: clean-tmp-install
+clean-tmp-install:
+	rm -rf $(TMP_INSTALL)
+
+.PHONY: all install installcheck clean test demo bench tmp-install clean-tmp-install \
+	all-subdirs install-subdirs clean-subdirs
 
 endif

@@ -29,7 +29,7 @@ N_BULK=${1:-1000000}
 N_TXN=${2:-200000}
 REPS=${REPS:-3}
 [ "$REPS" -ge 3 ] || { echo "plugin_decode.sh: REPS must be at least 3" >&2; exit 2; }
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 dir=$(mktemp -d /tmp/reindex-bench-decode.XXXXXX)
 chmod 755 "$dir"
 trap '"$top/test/pgcluster.sh" destroy "$dir/pg" >/dev/null 2>&1; rm -rf "$dir"' EXIT
