@@ -19,6 +19,9 @@
  *	  (reindex.http_connect_timeout_ms, reindex.http_timeout_ms), follows no
  *	  redirect, speaks only http and https, and verifies TLS unless the
  *	  endpoint says verify_tls = false.
+ *	- Every socket libcurl opens is checked against reindex.allowed_hosts
+ *	  (src/common/host_allow.c) before it connects, whatever the name
+ *	  resolved to; environment proxies are ignored while the list is set.
  *	- A request is interruptible by query cancel and termination: the
  *	  progress callback aborts the transfer when an interrupt is pending, the
  *	  handle is cleaned up, then CHECK_FOR_INTERRUPTS() runs.  Nothing here
@@ -49,6 +52,7 @@
 #include "utils/memutils.h"
 
 #include "extension.h"
+#include "host_allow.h"
 
 /* largest response body kept (bigger answers are an error) */
 #define HTTP_MAX_RESPONSE	(64 * 1024 * 1024)
@@ -73,6 +77,7 @@ typedef struct HttpResponse
 	size_t		len;
 	bool		too_big;
 	char		errbuf[CURL_ERROR_SIZE];
+	HostAllowCheck allow;		/* reindex.allowed_hosts on every socket */
 } HttpResponse;
 
 /* an index to delete if the (sub)transaction that created it aborts */
@@ -180,6 +185,8 @@ http_perform(const HttpEndpoint *ep, const char *method, const char *path,
 	strcat(url, path);
 
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	host_allow_check_init(&res->allow, reindex_allowed_hosts, url);
+	host_allow_install(curl, &res->allow);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -328,6 +335,8 @@ pending_delete_run(PendingDelete *pd)
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not delete index \"%s\" created by an aborted transaction on search endpoint \"%s\"",
 						pd->index, pd->ep.name),
+				 res.allow.refused[0] ?
+				 errdetail("Address %s is not allowed by reindex.allowed_hosts.", res.allow.refused) :
 				 rc != CURLE_OK ? errdetail("%s", curl_easy_strerror(rc)) :
 				 errdetail("The cluster answered with HTTP status %ld.", res.status)));
 	free(res.body);
@@ -469,11 +478,19 @@ reindex_http(PG_FUNCTION_ARGS)
 	if (rc != CURLE_OK)
 	{
 		char		detail[CURL_ERROR_SIZE];
+		char		refused[sizeof(res.allow.refused)];
 		bool		too_big = res.too_big;
 
 		strlcpy(detail, res.errbuf, sizeof(detail));
+		strlcpy(refused, res.allow.refused, sizeof(refused));
 		http_endpoint_free(&ep);
 		free(res.body);
+		if (refused[0])
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("connection to search endpoint \"%s\" refused: address %s is not allowed by reindex.allowed_hosts",
+							name, refused),
+					 errhint("A superuser can add the address or its range to reindex.allowed_hosts.")));
 		if (too_big)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -53,6 +53,24 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("reindex.allowed_hosts",
+							   "Hosts and address ranges search endpoints may use (empty: any).",
+							   "Comma-separated host names (\"*.example.com\" for a domain), addresses and"
+							   " address/prefix ranges. Checked by endpoint_add and endpoint_alter, and on the"
+							   " address of every connection the backend and the streamer open.",
+							   &reindex_allowed_hosts,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   reindex_allowed_hosts_check, NULL, NULL);
+	DefineCustomStringVariable("reindex.secret_directory",
+							   "Directory whose files any reindex administrator may name as secret_file.",
+							   "Empty: only roles with privileges of pg_read_server_files may use secret_file.",
+							   &reindex_secret_directory,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("reindex");
 
 	reindex_http_init();

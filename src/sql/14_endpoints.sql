@@ -5,6 +5,52 @@
 -- Every value is checked before the row is written, so no constraint error
 -- (whose detail would print the row, secret included) can happen, and no
 -- message ever repeats a URL (it might hold credentials) or a secret.
+--
+-- A secret goes only where it was given for: changing the scheme, host or
+-- port of an endpoint that keeps its secret, or turning its TLS
+-- verification off, needs the secret again in the same call (or the
+-- extension owner).  reindex.allowed_hosts (superuser-only, empty = any)
+-- limits the hosts endpoints may name; the backend and the streamer check it
+-- again on the address of every connection they open.  secret_file reads a
+-- secret from a file the server can read, so it never appears in statement
+-- text (log_min_error_statement logs a failing statement).
+
+CREATE FUNCTION _endpoint_host_check(url text) RETURNS void
+LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'reindex_endpoint_host_check';
+COMMENT ON FUNCTION _endpoint_host_check(text) IS 'internal: error unless reindex.allowed_hosts allows the host of url (listed, or every address it resolves to)';
+
+CREATE FUNCTION _caller_has_privs_of(role regrole) RETURNS boolean
+LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'reindex_caller_has_privs_of';
+COMMENT ON FUNCTION _caller_has_privs_of(regrole) IS 'internal: whether the role calling the API (not the SECURITY DEFINER owner) has the privileges of role';
+
+CREATE FUNCTION _secret_from_file(path text) RETURNS text
+LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'reindex_secret_from_file';
+COMMENT ON FUNCTION _secret_from_file(text) IS 'internal: a secret read from a server file (caller needs pg_read_server_files, or the file lies in reindex.secret_directory)';
+
+-- scheme://host:port of a URL, with the default port spelled out
+CREATE FUNCTION _endpoint_origin(url text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+	SELECT m[1] || '://' || lower(m[2]) || ':' ||
+		   coalesce(nullif(m[3], ''), CASE m[1] WHEN 'https' THEN '443' ELSE '80' END)
+	  FROM regexp_match(url, '^(https?)://(\[[^]/]*\]|[^/:]*)(?::([0-9]*))?') m
+$$;
+COMMENT ON FUNCTION _endpoint_origin(text) IS 'internal: scheme, host and port of an endpoint URL (where its secret is sent)';
+
+-- the secret of a call: given as text, or read from secret_file
+CREATE FUNCTION _secret_given(secret text, secret_file text) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF secret_file IS NULL THEN
+		RETURN secret;
+	END IF;
+	IF secret IS NOT NULL THEN
+		RAISE EXCEPTION 'pass either secret or secret_file, not both'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN reindex._secret_from_file(secret_file);
+END
+$$;
+COMMENT ON FUNCTION _secret_given(text, text) IS 'internal: the secret passed to endpoint_add/endpoint_alter, literally or as a file';
 
 CREATE FUNCTION _endpoint_check(url text, auth text, username text, secret text,
 								ca_file text) RETURNS void
@@ -52,7 +98,8 @@ COMMENT ON FUNCTION _endpoint_check(text, text, text, text, text) IS 'internal: 
 
 CREATE FUNCTION endpoint_add(name text, url text, auth text DEFAULT 'none',
 							 username text DEFAULT NULL, secret text DEFAULT NULL,
-							 ca_file text DEFAULT NULL, verify_tls boolean DEFAULT true)
+							 ca_file text DEFAULT NULL, verify_tls boolean DEFAULT true,
+							 secret_file text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -60,7 +107,9 @@ BEGIN
 		RAISE EXCEPTION 'search endpoint name must not be empty'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	secret := reindex._secret_given(secret, secret_file);
 	PERFORM reindex._endpoint_check(url, auth, username, secret, ca_file);
+	PERFORM reindex._endpoint_host_check(url);
 	IF verify_tls IS NULL THEN
 		RAISE EXCEPTION 'verify_tls must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
@@ -74,21 +123,25 @@ BEGIN
 		VALUES (name, url, auth, username, secret, ca_file, verify_tls);
 END
 $$;
-COMMENT ON FUNCTION endpoint_add(text, text, text, text, text, text, boolean) IS 'add a search cluster: URL (no credentials in it), auth none|basic|api_key with username and secret (write-only), CA file, TLS verification';
+COMMENT ON FUNCTION endpoint_add(text, text, text, text, text, text, boolean, text) IS 'add a search cluster: URL (no credentials in it, host allowed by reindex.allowed_hosts), auth none|basic|api_key with username and secret (write-only; or secret_file, a server file holding it), CA file, TLS verification';
 
 CREATE FUNCTION endpoint_alter(name text, url text DEFAULT NULL, auth text DEFAULT NULL,
 							   username text DEFAULT NULL, secret text DEFAULT NULL,
-							   ca_file text DEFAULT NULL, verify_tls boolean DEFAULT NULL)
+							   ca_file text DEFAULT NULL, verify_tls boolean DEFAULT NULL,
+							   secret_file text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	e reindex.endpoint;
+	old reindex.endpoint;
 BEGIN
 	SELECT * INTO e FROM reindex.endpoint x WHERE x.name = endpoint_alter.name FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'search endpoint "%" does not exist', name
 			USING ERRCODE = 'undefined_object';
 	END IF;
+	old := e;
+	secret := reindex._secret_given(secret, secret_file);
 	e.url := coalesce(url, e.url);
 	IF auth IS NOT NULL AND auth IS DISTINCT FROM e.auth THEN
 		-- a new method starts from no credentials
@@ -101,13 +154,25 @@ BEGIN
 	e.ca_file := CASE WHEN ca_file = '' THEN NULL ELSE coalesce(ca_file, e.ca_file) END;
 	e.verify_tls := coalesce(verify_tls, e.verify_tls);
 	PERFORM reindex._endpoint_check(e.url, e.auth, e.username, e.secret, e.ca_file);
+	-- a kept secret goes only where, and as safely as, it went before
+	IF secret IS NULL AND e.secret IS NOT NULL
+	   AND (reindex._endpoint_origin(e.url) IS DISTINCT FROM reindex._endpoint_origin(old.url)
+			OR (old.verify_tls AND NOT e.verify_tls))
+	   AND NOT reindex._caller_has_privs_of((SELECT x.extowner FROM pg_catalog.pg_extension x
+											  WHERE x.extname = 'reindex')::regrole) THEN
+		RAISE EXCEPTION 'changing where search endpoint "%" sends its secret requires the secret', name
+			USING ERRCODE = 'insufficient_privilege',
+			DETAIL = 'The call changes the scheme, host or port of the URL, or turns TLS verification off, and keeps the stored secret.',
+			HINT = 'Pass the secret again in the same call (secret or secret_file); the extension owner may change it without.';
+	END IF;
+	PERFORM reindex._endpoint_host_check(e.url);
 	UPDATE reindex.endpoint x
 	   SET url = e.url, auth = e.auth, username = e.username, secret = e.secret,
 		   ca_file = e.ca_file, verify_tls = e.verify_tls
 	 WHERE x.name = endpoint_alter.name;
 END
 $$;
-COMMENT ON FUNCTION endpoint_alter(text, text, text, text, text, text, boolean) IS 'change a search cluster; NULL arguments keep the current value, a new auth method replaces the credentials, ca_file '''' removes the CA file';
+COMMENT ON FUNCTION endpoint_alter(text, text, text, text, text, text, boolean, text) IS 'change a search cluster; NULL arguments keep the current value, a new auth method replaces the credentials, ca_file '''' removes the CA file; a new scheme, host or port (or verify_tls off) with a kept secret needs the secret again';
 
 CREATE FUNCTION endpoint_drop(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

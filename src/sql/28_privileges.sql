@@ -2,6 +2,8 @@
 --
 -- Security model:
 --   * PUBLIC can execute nothing and read nothing in schema reindex.
+--   * role::text of a regrole is already a quoted identifier: it goes into
+--     GRANT statements with %s (%I would quote it twice).
 --   * The API functions are SECURITY DEFINER (owned by the superuser who ran
 --     CREATE EXTENSION) with search_path = pg_catalog, pg_temp.  A role gets
 --     them with reindex.grant_admin(role); reindex_begin additionally checks
@@ -12,18 +14,22 @@
 --     state and error of jobs, and owns backfill_chunk, dead_letter and its
 --     history rows.  It also needs REPLICATION (ALTER ROLE ... REPLICATION)
 --     and SELECT on the source tables, which grant_streamer does not give.
+--   * A monitoring role gets reindex.grant_monitor(role): reindex_status,
+--     the history of state changes and the dead letters without their
+--     document bodies or error texts (which may quote document values);
+--     it can change nothing and reads no endpoint.
 
 CREATE FUNCTION grant_admin(role regrole) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	f text;
 BEGIN
-	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %I', role::text);
-	EXECUTE format('GRANT SELECT ON reindex.endpoints TO %I', role::text);
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoints TO %s', role::text);
 	FOREACH f IN ARRAY ARRAY[
 		'reindex.version()',
-		'reindex.endpoint_add(text, text, text, text, text, text, boolean)',
-		'reindex.endpoint_alter(text, text, text, text, text, text, boolean)',
+		'reindex.endpoint_add(text, text, text, text, text, text, boolean, text)',
+		'reindex.endpoint_alter(text, text, text, text, text, text, boolean, text)',
 		'reindex.endpoint_drop(text)',
 		'reindex.reindex_begin(regclass, text, text, text, jsonb)',
 		'reindex.reindex_status(text)',
@@ -31,7 +37,7 @@ BEGIN
 		'reindex.reindex_rollback(text)',
 		'reindex.reindex_finish(bigint, boolean)',
 		'reindex.reindex_cancel(bigint)'] LOOP
-		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, role::text);
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
 	END LOOP;
 END
 $$;
@@ -42,28 +48,40 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	f regprocedure;
 BEGIN
-	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %I', role::text);
-	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %I', role::text);
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %s', role::text);
 	EXECUTE format('GRANT UPDATE (state, consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
 				   ' events_applied, stale_rejected, retried, dead_lettered, lag_bytes, lag_seconds,'
 				   ' last_error, streamer_id, heartbeat_at, backfill_started_at, backfill_done_at, updated_at)'
-				   ' ON reindex.target TO %I', role::text);
-	EXECUTE format('GRANT UPDATE (state, error, updated_at, finished_at) ON reindex.job TO %I', role::text);
-	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %I', role::text);
-	EXECUTE format('GRANT SELECT, INSERT ON reindex.dead_letter, reindex.history TO %I', role::text);
-	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %I', role::text);
+				   ' ON reindex.target TO %s', role::text);
+	EXECUTE format('GRANT UPDATE (state, error, updated_at, finished_at) ON reindex.job TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT ON reindex.dead_letter, reindex.history TO %s', role::text);
+	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %s', role::text);
 	-- the version check and the document encoder (src/sql/30_*.sql onwards)
 	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
 			  WHERE p.pronamespace = 'reindex'::regnamespace
 				AND p.proname IN ('version', 'document', 'document_by_key') LOOP
-		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, role::text);
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
 	END LOOP;
 	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN
 		RAISE NOTICE 'role "%" cannot stream changes yet', role
-			USING HINT = format('Give it the REPLICATION attribute with ALTER ROLE %I REPLICATION, and SELECT on the source tables.', role::text);
+			USING HINT = format('Give it the REPLICATION attribute with ALTER ROLE %s REPLICATION, and SELECT on the source tables.', role::text);
 	END IF;
 END
 $$;
 COMMENT ON FUNCTION grant_streamer(regrole) IS 'give the streamer''s role exactly the catalog privileges it needs (it also needs REPLICATION and SELECT on the source tables)';
+
+CREATE FUNCTION grant_monitor(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION reindex.version(), reindex.reindex_status(text) TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.history TO %s', role::text);
+	EXECUTE format('GRANT SELECT (id, target_id, lsn, doc_id, op, http_status, created_at)'
+				   ' ON reindex.dead_letter TO %s', role::text);
+END
+$$;
+COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status, history, dead letters without document bodies or error texts';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA reindex FROM PUBLIC;

@@ -159,6 +159,21 @@ catalog_load_targets(PGconn *c, Target ***targets, int *ntargets)
 	int			i,
 				j;
 
+	/*
+	 * The endpoints below are reached only where the server allows; calling
+	 * reindex.version() first loads the library, so the value is the
+	 * validated setting, never a placeholder a non-superuser could set.
+	 */
+	r = PQexec(c, "SELECT reindex.version(), current_setting('reindex.allowed_hosts', true)");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		log_warn(NULL, "could not read reindex.allowed_hosts: %s", PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	es_set_allowed_hosts(PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1));
+	PQclear(r);
+
 	r = PQexec(c,
 			   "SELECT t.id, t.state, t.index_name, t.source::oid::regclass::text, t.slot_name,"
 			   "       t.include_columns::text, t.exclude_columns::text,"

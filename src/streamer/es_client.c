@@ -10,10 +10,15 @@
  * Invariants: credentials come only from the Endpoint (catalog or
  * environment) and are never logged; TLS verification stays on unless the
  * endpoint explicitly turns it off; requests are never built through a JSON
- * library.  429, 5xx and transport errors are retryable.
+ * library.  429, 5xx and transport errors are retryable.  Only http and
+ * https are spoken and no redirect is followed; every socket is checked
+ * against the server's reindex.allowed_hosts (src/common/host_allow.c)
+ * before it connects, so the streamer reaches no address the backend could
+ * not.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -25,6 +30,39 @@
 
 static CURLM *multi;
 static int	n_inflight;
+
+/*
+ * The server's reindex.allowed_hosts, read with every catalog refresh.  Old
+ * values are never freed: a transfer on another thread may still be reading
+ * one, and the setting changes only when a superuser changes it.
+ */
+static _Atomic(const char *) allowed_hosts;
+
+void
+es_set_allowed_hosts(const char *list)
+{
+	const char *cur = atomic_load(&allowed_hosts);
+	char	   *copy;
+
+	if (list == NULL)
+		list = "";
+	if (cur && strcmp(cur, list) == 0)
+		return;
+	copy = strdup(list);
+	if (copy == NULL)
+		fatal("out of memory");
+	if (!host_allow_list_valid(copy, NULL, 0))
+		log_warn(NULL, "reindex.allowed_hosts does not parse: no search endpoint is reachable");
+	else if (cur || *copy)
+		log_info(NULL, "search endpoints restricted to reindex.allowed_hosts = '%s'", copy);
+	atomic_store(&allowed_hosts, copy);
+}
+
+const char *
+es_allowed_hosts(void)
+{
+	return atomic_load(&allowed_hosts);
+}
 
 void
 es_global_init(void)
@@ -66,6 +104,10 @@ setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
 	struct curl_slist *h = NULL;
 
 	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	host_allow_check_init(&resp->allow, es_allowed_hosts(), url);
+	host_allow_install(e, &resp->allow);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -111,6 +153,18 @@ setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	return h;
+}
+
+/* The error text of a failed transfer; a refused address says so. */
+static void
+transport_error(EsResponse *r, CURLcode rc)
+{
+	if (r->allow.refused[0])
+		snprintf(r->curl_error, sizeof(r->curl_error),
+				 "connection refused by reindex.allowed_hosts: address %s is not allowed",
+				 r->allow.refused);
+	else if (!r->curl_error[0])
+		snprintf(r->curl_error, sizeof(r->curl_error), "%s", curl_easy_strerror(rc));
 }
 
 static char *
@@ -178,8 +232,8 @@ es_request_sync(const Endpoint *ep, const char *method, const char *path,
 	rc = curl_easy_perform(e);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->http_status);
-	else if (!resp->curl_error[0])
-		snprintf(resp->curl_error, sizeof(resp->curl_error), "%s", curl_easy_strerror(rc));
+	else
+		transport_error(resp, rc);
 	/* the handle keeps pointers to these: clear them before freeing */
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(e, CURLOPT_URL, "");
@@ -299,9 +353,7 @@ es_poll(int *fds, short *events, int nfds, int timeout_ms)
 		else
 		{
 			req->resp.http_status = 0;
-			if (!req->resp.curl_error[0])
-				snprintf(req->resp.curl_error, sizeof(req->resp.curl_error), "%s",
-						 curl_easy_strerror(msg->data.result));
+			transport_error(&req->resp, msg->data.result);
 		}
 		curl_multi_remove_handle(multi, msg->easy_handle);
 		n_inflight--;

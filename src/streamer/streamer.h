@@ -23,6 +23,8 @@
 
 #include <libpq-fe.h>
 
+#include "host_allow.h"
+
 #define STREAMER_VERSION "0.1"
 
 /*---- options ----*/
@@ -160,6 +162,7 @@ typedef struct EsResponse
 	long		http_status;	/* 0 when the transport failed */
 	char		curl_error[256];
 	Buf			body;
+	HostAllowCheck allow;		/* reindex.allowed_hosts on every socket */
 } EsResponse;
 
 struct EsRequest;
@@ -180,6 +183,8 @@ typedef struct EsRequest
 } EsRequest;
 
 void		es_global_init(void);
+void		es_set_allowed_hosts(const char *list);
+const char *es_allowed_hosts(void);
 int			es_request_sync(const Endpoint *ep, const char *method, const char *path,
 							const char *body, size_t len, EsResponse *resp, long timeout_ms);
 void		es_response_free(EsResponse *r);
