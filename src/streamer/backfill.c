@@ -128,6 +128,7 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch, EsResponse *resp)
 		char	  **errs;
 		long	   *sts;
 		Batch		retry = {0};
+		bool		itemised;
 
 		if (atomic_load(&b->stop))
 			return false;
@@ -135,7 +136,7 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch, EsResponse *resp)
 		out = malloc(sizeof(ItemOutcome) * n);
 		errs = malloc(sizeof(char *) * n);
 		sts = malloc(sizeof(long) * n);
-		es_bulk_outcomes(resp, n, out, errs, sts);
+		itemised = es_bulk_outcomes(resp, n, out, errs, sts);
 		for (i = 0; i < n; i++)
 		{
 			BulkItem   *it = &batch->items[i];
@@ -169,9 +170,13 @@ send_batch(Backfill *b, PGconn *claim, Batch *batch, EsResponse *resp)
 		if (retry.nitems > 0)
 		{
 			atomic_fetch_add(&t->c.retried, retry.nitems);
-			if (resp->http_status != 200)
-				target_set_error(t, "backfill bulk request failed (%s %ld), retrying",
-								 resp->http_status ? "HTTP" : resp->curl_error, resp->http_status);
+			if (!itemised)
+			{
+				char		why[320];
+
+				es_bulk_failure(resp, why, sizeof(why));
+				target_set_error(t, "backfill bulk request failed (%s), retrying", why);
+			}
 			sleep_ms(backoff_ms(attempt++));
 		}
 		batch_free(batch);

@@ -278,10 +278,11 @@ scan_response(const char *body, size_t len, int nitems, ItemOutcome *out,
 
 /*
  * Classify every item of a _bulk response.  errors[i] (malloc'd, may be NULL)
- * describes dead and retry items when errors != NULL.  Returns the number of
- * items classified; a whole-request failure classifies all items alike.
+ * describes dead and retry items when errors != NULL.  Returns true when the
+ * answer was read item by item, false for a whole-request failure (all items
+ * classified alike; es_bulk_failure says what it was).
  */
-int
+bool
 es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **errors,
 				 long *statuses)
 {
@@ -293,7 +294,7 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 			errors[i] = NULL;
 	if (r->http_status == 200 && r->body.data &&
 		scan_response(r->body.data, r->body.len, nitems, out, errors, statuses))
-		return nitems;
+		return true;
 	if (errors)
 		for (i = 0; i < nitems; i++)
 		{
@@ -324,5 +325,18 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 			errors[i] = e.data;
 		}
 	}
-	return nitems;
+	return false;
+}
+
+/* What failed when a whole _bulk request did (es_bulk_outcomes false). */
+void
+es_bulk_failure(const EsResponse *r, char *out, size_t len)
+{
+	if (r->http_status == 0)
+		snprintf(out, len, "transport error: %s", r->curl_error);
+	else if (r->http_status == 200)
+		snprintf(out, len, "HTTP 200 with an answer that is not a _bulk response (%zu bytes)",
+				 r->body.len);
+	else
+		snprintf(out, len, "HTTP %ld", r->http_status);
 }

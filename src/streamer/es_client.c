@@ -91,6 +91,11 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	EsResponse *r = userdata;
 
+	if (r->body.len + size * nmemb > ES_MAX_RESPONSE)
+	{
+		r->too_big = true;
+		return 0;
+	}
 	buf_append(&r->body, ptr, size * nmemb);
 	return size * nmemb;
 }
@@ -117,6 +122,7 @@ setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, resp->curl_error);
 	resp->curl_error[0] = '\0';
+	resp->too_big = false;
 	if (strcmp(method, "GET") == 0)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	else
@@ -159,7 +165,10 @@ setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
 static void
 transport_error(EsResponse *r, CURLcode rc)
 {
-	if (r->allow.refused[0])
+	if (r->too_big)
+		snprintf(r->curl_error, sizeof(r->curl_error),
+				 "response larger than %d bytes", ES_MAX_RESPONSE);
+	else if (r->allow.refused[0])
 		snprintf(r->curl_error, sizeof(r->curl_error),
 				 "connection refused by reindex.allowed_hosts: address %s is not allowed",
 				 r->allow.refused);

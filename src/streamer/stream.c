@@ -280,9 +280,10 @@ lane_done(EsRequest *req)
 	long	   *sts = malloc(sizeof(long) * (n ? n : 1));
 	Batch		retry = {0};
 	int			i;
+	bool		itemised;
 
 	l->in_flight = false;
-	es_bulk_outcomes(&req->resp, n, out, errs, sts);
+	itemised = es_bulk_outcomes(&req->resp, n, out, errs, sts);
 	retry_followers(&l->sent, out);
 	for (i = 0; i < n; i++)
 	{
@@ -315,10 +316,13 @@ lane_done(EsRequest *req)
 		Batch		tmp = l->sent;
 
 		atomic_fetch_add(&t->c.retried, retry.nitems);
-		if (req->resp.http_status == 0 || req->resp.http_status != 200)
-			target_set_error(t, "bulk request failed (%s%ld), retrying",
-							 req->resp.http_status ? "HTTP " : "transport error ",
-							 req->resp.http_status);
+		if (!itemised)
+		{
+			char		why[320];
+
+			es_bulk_failure(&req->resp, why, sizeof(why));
+			target_set_error(t, "bulk request failed (%s), retrying", why);
+		}
 		l->sent = retry;
 		batch_free(&tmp);
 		l->retry_at = now_ms() + backoff_ms(l->attempt++);

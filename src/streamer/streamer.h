@@ -162,8 +162,12 @@ typedef struct EsResponse
 	long		http_status;	/* 0 when the transport failed */
 	char		curl_error[256];
 	Buf			body;
+	bool		too_big;		/* body passed ES_MAX_RESPONSE: transfer aborted */
 	HostAllowCheck allow;		/* reindex.allowed_hosts on every socket */
 } EsResponse;
+
+/* largest response body read (a bigger or endless answer is a transport error) */
+#define ES_MAX_RESPONSE (64 * 1024 * 1024)
 
 struct EsRequest;
 typedef void (*EsCallback) (struct EsRequest *req);
@@ -196,8 +200,9 @@ void		es_cancel(EsRequest *req);
 int			es_poll(int *fds, short *events, int nfds, int timeout_ms);
 int			es_inflight(void);
 bool		es_retryable_status(long status);
-int			es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out,
+bool		es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out,
 							 char **errors, long *statuses);
+void		es_bulk_failure(const EsResponse *r, char *out, size_t len);
 uint64_t	backoff_ms(int attempt);
 void		es_global_cleanup(void);
 

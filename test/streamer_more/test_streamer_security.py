@@ -1,0 +1,86 @@
+"""The streamer's side of the security hardening:
+
+- it learns reindex.allowed_hosts from the server and refuses to connect to an
+  address the setting does not allow (checked on the socket, so a name cannot
+  resolve its way around it), says so in the target's last_error, and goes on
+  once the setting allows the cluster, losing nothing;
+- a cluster answering _bulk with garbage, truncated JSON, a 2 GB
+  Content-Length or a never-ending chunked body is a retryable transport
+  error: no crash, the error is shown, and every row arrives once the
+  cluster behaves.
+"""
+import os
+import sys
+
+import pytest
+
+from streamer_oracle import wait_for
+from streamer_workload import create_items_table
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "extension")))
+from hostile_cluster import HostileCluster  # noqa: E402
+
+
+def last_error(env, index):
+    row = env.target_row(index)
+    return (row or {}).get("last_error") or ""
+
+
+def set_allowed_hosts(env, value):
+    env.sql("ALTER SYSTEM SET reindex.allowed_hosts = %s", (value,))
+    env.sql("SELECT pg_reload_conf()")
+    wait_for(lambda: env.pg.connect().cursor().execute("SHOW reindex.allowed_hosts") is None, 5,
+             "reload")  # a fresh session reads the reloaded file
+
+
+def test_allowed_hosts_refuse_then_allow(env):
+    create_items_table(env, "sec_allow", 300)
+    job = env.begin("sec_allow", "sec_allow", "sec_allow_v1")  # the backend may reach it now
+    env.create_audit_slot("audit_allow")
+    try:
+        set_allowed_hosts(env, "10.0.0.0/8")
+        env.start_streamer("allow")
+        wait_for(lambda: "reindex.allowed_hosts" in last_error(env, "sec_allow_v1"), 60,
+                 "the refusal to show in last_error (is %r)" % last_error(env, "sec_allow_v1"))
+        assert "127.0.0.1" in last_error(env, "sec_allow_v1")
+        assert env.es.count("sec_allow_v1") == 0
+        assert env.job_state(job) == "backfilling"
+        assert env.streamers[-1].alive()
+        env.sql("INSERT INTO sec_allow (id, name) VALUES (100001, 'written while refused')")
+    finally:
+        env.sql("ALTER SYSTEM RESET reindex.allowed_hosts")
+        env.sql("SELECT pg_reload_conf()")
+    env.wait_job(job, "ready")
+    env.reconcile(["sec_allow_v1"], audit_slot="audit_allow")
+    assert "search endpoints restricted to reindex.allowed_hosts = '10.0.0.0/8'" in env.streamers[-1].output()
+    assert env.stop_streamers() == {"allow": 0}
+
+
+@pytest.mark.parametrize("mode", ["garbage", "truncated", "huge_length", "endless"])
+def test_bad_bulk_answers_are_retried(env, mode):
+    name = "sec_" + mode
+    proxy = HostileCluster("forward:" + env.es.url, hostile_path="_bulk", hostile_mode=mode,
+                           hostile_count=3)
+    try:
+        env.sql("SELECT reindex.endpoint_add(%s, %s)", ("hostile_" + mode, proxy.url))
+        create_items_table(env, name, 200)
+        env.create_audit_slot("audit_" + mode)
+        saved, env.endpoint = env.endpoint, "hostile_" + mode
+        try:
+            job = env.begin(name, name, name + "_v1")
+        finally:
+            env.endpoint = saved
+        s = env.start_streamer(mode)
+        wait_for(lambda: proxy.hostile_left == 0, 120, "the bad answers to be served")
+        env.wait_job(job, "ready")
+        env.sql("UPDATE %s SET qty = qty + 1 WHERE id <= 20" % name)
+        env.reconcile([name + "_v1"], audit_slot="audit_" + mode)
+        assert s.alive()
+        out = s.output()
+        assert "retrying" in out, out[-2000:]
+        if mode == "endless":
+            assert "response larger than" in out, out[-2000:]
+            assert proxy.endless_bytes < 1024 * 1024 * 1024
+        assert env.stop_streamers() == {mode: 0}
+    finally:
+        proxy.stop()
