@@ -88,6 +88,8 @@ BEGIN
 		why := 'A name must not start with "-", "_" or "+".';
 	ELSIF name ~ '[\\/*?"<>|,# :]' THEN
 		why := 'A name must not contain spaces or any of \ / * ? " < > | , # :';
+	ELSIF name ~ '[[:cntrl:]]' THEN
+		why := 'A name must not contain control characters such as line breaks or tabs.';
 	END IF;
 	IF why IS NOT NULL THEN
 		RAISE EXCEPTION 'invalid % name "%"', kind, name

@@ -221,3 +221,32 @@ $$;
 COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status, history, dead letters without document bodies or error texts';
 
 REVOKE ALL ON FUNCTION grant_monitor(regrole) FROM PUBLIC;
+
+-- 0.2: index and alias names with control characters are refused (12_internal.sql)
+CREATE OR REPLACE FUNCTION _check_name(kind text, name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	why text;
+BEGIN
+	IF name IS NULL OR name = '' THEN
+		why := 'A name must not be empty.';
+	ELSIF name IN ('.', '..') THEN
+		why := 'A name must not be "." or "..".';
+	ELSIF octet_length(name) > 255 THEN
+		why := 'A name must not be longer than 255 bytes.';
+	ELSIF lower(name) <> name THEN
+		why := 'A name must be lower case.';
+	ELSIF left(name, 1) IN ('-', '_', '+') THEN
+		why := 'A name must not start with "-", "_" or "+".';
+	ELSIF name ~ '[\\/*?"<>|,# :]' THEN
+		why := 'A name must not contain spaces or any of \ / * ? " < > | , # :';
+	ELSIF name ~ '[[:cntrl:]]' THEN
+		why := 'A name must not contain control characters such as line breaks or tabs.';
+	END IF;
+	IF why IS NOT NULL THEN
+		RAISE EXCEPTION 'invalid % name "%"', kind, name
+			USING ERRCODE = 'invalid_name', DETAIL = why;
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION _check_name(text, text) IS 'internal: refuse index and alias names that Elasticsearch would refuse';
