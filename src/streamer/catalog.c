@@ -181,7 +181,7 @@ catalog_load_targets(PGconn *c, Target ***targets, int *ntargets)
 			   "       e.url, e.auth, e.username, e.secret, e.ca_file, e.verify_tls,"
 			   "       j.id, j.state, j.lag_threshold_bytes, j.options->>'backfill_workers',"
 			   "       t.drop_index, array_to_string(t.include_columns, ','),"
-			   "       array_to_string(t.exclude_columns, ',')"
+			   "       array_to_string(t.exclude_columns, ','), t.rows_estimated"
 			   "  FROM reindex.target t JOIN reindex.endpoint e ON e.name = t.endpoint"
 			   "  LEFT JOIN LATERAL (SELECT * FROM reindex.job j"
 			   "                      WHERE j.new_target = t.id ORDER BY j.id DESC LIMIT 1) j ON true"
@@ -242,6 +242,7 @@ catalog_load_targets(PGconn *c, Target ***targets, int *ntargets)
 		t->drop_index = strcmp(PQgetvalue(r, i, 20), "t") == 0;
 		set_str(&t->include_cols, dup_or_null(r, i, 21));
 		set_str(&t->exclude_cols, dup_or_null(r, i, 22));
+		t->rows_estimated = PQgetisnull(r, i, 23) ? 0 : strtoll(PQgetvalue(r, i, 23), NULL, 10);
 	}
 	PQclear(r);
 	return 0;

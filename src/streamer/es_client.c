@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "metrics.h"
 #include "streamer.h"
 
 #define REQUEST_TIMEOUT_MS 120000
@@ -221,6 +222,7 @@ es_request_sync(const Endpoint *ep, const char *method, const char *path,
 	struct curl_slist *h;
 	char	   *url = make_url(ep, path);
 	CURLcode	rc;
+	uint64_t	started = now_ms();
 
 	if (thread_easy)
 		curl_easy_reset(thread_easy);
@@ -243,6 +245,8 @@ es_request_sync(const Endpoint *ep, const char *method, const char *path,
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->http_status);
 	else
 		transport_error(resp, rc);
+	if (is_ndjson(path))
+		metrics_observe_bulk((now_ms() - started) / 1000.0);
 	/* the handle keeps pointers to these: clear them before freeing */
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(e, CURLOPT_URL, "");
@@ -278,6 +282,7 @@ es_submit(EsRequest *req, const Endpoint *ep, const char *method,
 							  is_ndjson(path), REQUEST_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	req->started_ms = now_ms();
+	req->bulk = is_ndjson(path);
 	if (curl_multi_add_handle(multi, e) != CURLM_OK)
 	{
 		es_request_cleanup(req);
@@ -366,6 +371,8 @@ es_poll(int *fds, short *events, int nfds, int timeout_ms)
 		}
 		curl_multi_remove_handle(multi, msg->easy_handle);
 		n_inflight--;
+		if (req->bulk)
+			metrics_observe_bulk((now_ms() - req->started_ms) / 1000.0);
 		es_request_cleanup(req);
 		completed++;
 		if (req->done)

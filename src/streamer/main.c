@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "streamer.h"
 
 #define RELOAD_INTERVAL_MS 5000
@@ -62,6 +63,7 @@ usage(void)
 		   "      --alias-check-interval=MS  how often aliases are compared with the catalog and\n"
 		   "                             repaired (default 5000; 0 = never)\n"
 		   "      --log-format=text|json log format (default text)\n"
+		   "      --metrics-address=HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
 		   "      --id=NAME              streamer identity (default host:pid)\n"
 		   "      --no-progress          no progress bar on a terminal\n"
 		   "  -v, --verbose              debug logging\n"
@@ -103,6 +105,7 @@ parse_options(int argc, char **argv)
 		{"id", required_argument, NULL, 10},
 		{"no-progress", no_argument, NULL, 11},
 		{"alias-check-interval", required_argument, NULL, 12},
+		{"metrics-address", required_argument, NULL, 13},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
@@ -178,6 +181,9 @@ parse_options(int argc, char **argv)
 				break;
 			case 12:
 				opt.alias_check_interval_ms = (int) parse_num("--alias-check-interval", optarg, 0, 86400000);
+				break;
+			case 13:
+				opt.metrics_address = optarg;
 				break;
 			case 'v':
 				opt.verbose++;
@@ -600,6 +606,18 @@ shutdown_streams(void)
 		stop_target(targets[i]);
 }
 
+/* Wait ms with nothing to stream (catalog unreachable): metrics stay served. */
+static void
+poll_idle(int ms)
+{
+	int			fds[16];
+	short		ev[16];
+	int			n = metrics_poll_fds(fds, ev, 16);
+
+	es_poll(fds, ev, n, ms);
+	metrics_serve(fds, ev, n, targets, ntargets);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -621,6 +639,8 @@ main(int argc, char **argv)
 	srand((unsigned int) (getpid() ^ now_ms()));
 	es_global_init();
 	log_info(NULL, "reindex_streamer %s starting as %s", STREAMER_VERSION, opt.id);
+	if (opt.metrics_address)
+		metrics_listen(opt.metrics_address);
 
 	while (!shutdown_requested)
 	{
@@ -629,6 +649,7 @@ main(int argc, char **argv)
 		Target	   *owner[64];
 		int			nfds = 0,
 					i,
+					mfirst,
 					timeout = 100;
 		uint64_t	now;
 
@@ -637,6 +658,7 @@ main(int argc, char **argv)
 			if (main_cat)
 			{
 				log_warn(NULL, "lost the catalog connection; reconnecting");
+				metrics_count_reconnect();
 				PQfinish(main_cat);
 				main_cat = NULL;
 
@@ -655,7 +677,7 @@ main(int argc, char **argv)
 				uint64_t	until = now_ms() + wait;
 
 				while (!shutdown_requested && now_ms() < until)
-					es_poll(NULL, NULL, 0, 50);
+					poll_idle(50);
 				continue;
 			}
 			cat_attempt = 0;
@@ -689,7 +711,10 @@ main(int argc, char **argv)
 					timeout = to;
 			}
 		}
+		mfirst = nfds;
+		nfds += metrics_poll_fds(fds + nfds, ev + nfds, 64 - nfds);
 		es_poll(fds, ev, nfds, timeout);
+		metrics_serve(fds + mfirst, ev + mfirst, nfds - mfirst, targets, ntargets);
 
 		if (PQconsumeInput(main_cat))
 		{
@@ -710,6 +735,7 @@ main(int argc, char **argv)
 				stream_close(t->stream);
 				t->stream = NULL;
 				retry_later(t, 500);
+				metrics_count_reconnect();
 			}
 		}
 		(void) owner;
@@ -754,6 +780,7 @@ main(int argc, char **argv)
 	free(targets);
 	if (main_cat)
 		PQfinish(main_cat);
+	metrics_close();
 	es_global_cleanup();
 	return 0;
 }

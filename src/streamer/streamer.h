@@ -42,6 +42,7 @@ typedef struct Options
 	int			status_interval_ms;
 	int			alias_check_interval_ms;	/* 0 = no alias drift repair */
 	bool		log_json;
+	const char *metrics_address;	/* --metrics-address, or NULL */
 	char		id[256];
 	bool		progress;
 	int			verbose;
@@ -184,6 +185,7 @@ typedef struct EsRequest
 	EsCallback	done;
 	void	   *arg;
 	uint64_t	started_ms;
+	bool		bulk;			/* a _bulk request (latency histogram) */
 } EsRequest;
 
 void		es_global_init(void);
@@ -236,6 +238,7 @@ typedef struct Target
 	char	   *exclude_arr;
 	uint64_t	consistent_point;
 	uint64_t	confirmed_lsn;
+	int64_t		rows_estimated; /* catalog estimate (metrics) */
 	int64_t		ready_lag_bytes;	/* job threshold */
 	int			job_workers;
 	bool		drop_index;
