@@ -84,6 +84,13 @@ SELECT old_index, new_index, state FROM reindex.reindex_status('docs') WHERE job
 SELECT slot_name AS old_slot FROM reindex.target WHERE index_name = 'docs_v1' \gset
 SELECT 'created' FROM pg_create_logical_replication_slot(:'old_slot', 'test_decoding');
 SELECT play_streamer(:job2, 'ready');
+-- the old index, still read through the alias, shows its own progress and lag
+-- (its slot has not confirmed the WAL written since it was created)
+UPDATE reindex.target SET events_applied = 7, dead_lettered = 2, lag_seconds = 1.5
+ WHERE index_name = 'docs_v1';
+SELECT old_index, old_events_applied, old_dead_lettered, old_lag_bytes > 0 AS old_lags,
+	   old_lag_seconds, events_applied
+  FROM reindex.reindex_status('docs') WHERE job_id = :job2;
 SELECT reindex.reindex_swap_alias('docs') = :job2 AS swapped;
 SELECT alias_indexes('docs');
 -- rollback points the alias back at the old index
@@ -93,6 +100,8 @@ SELECT state, message FROM reindex.reindex_status('docs') WHERE job_id = :job2;
 SELECT reindex.reindex_swap_alias('docs') = :job2 AS swapped;
 -- finish with drop_old_index: the slot is inactive, so it goes at once
 SELECT reindex.reindex_finish(:job2, drop_old_index => true);
+SELECT old_events_applied, old_lag_bytes, old_lag_seconds
+  FROM reindex.reindex_status('docs') WHERE job_id = :job2;
 SELECT count(*) AS old_slots FROM pg_replication_slots WHERE slot_name = :'old_slot';
 SELECT status FROM reindex._http('default', 'HEAD', '/docs_v1');
 SELECT alias_indexes('docs');

@@ -13,13 +13,14 @@
 \set SHOW_CONTEXT never
 \set VERBOSITY terse
 -- 0. roles given the API in 0.1 keep endpoint_add/endpoint_alter, whose
--- signatures 0.2 changed
+-- signatures 0.2 changed, and reindex_status, whose result 0.2 changed
 CREATE ROLE regress_sec_old_dba;
 CREATE EXTENSION reindex VERSION '0.1';
 SELECT reindex.grant_admin('regress_sec_old_dba');
 ALTER EXTENSION reindex UPDATE;
 SELECT p.proname, has_function_privilege('regress_sec_old_dba', p.oid, 'EXECUTE') AS granted
-  FROM pg_proc p WHERE p.pronamespace = 'reindex'::regnamespace AND p.proname LIKE 'endpoint%' ORDER BY 1;
+  FROM pg_proc p WHERE p.pronamespace = 'reindex'::regnamespace
+   AND (p.proname LIKE 'endpoint%' OR p.proname = 'reindex_status') ORDER BY 1;
 DROP EXTENSION reindex;
 DROP OWNED BY regress_sec_old_dba;
 DROP ROLE regress_sec_old_dba;

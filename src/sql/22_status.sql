@@ -5,7 +5,10 @@
 -- server's current WAL position and the slot's confirmed position (or the
 -- target's recorded confirmed LSN / consistent point), so it is right even
 -- when the streamer is down; the streamer's own figures are shown next to
--- its heartbeat age.
+-- its heartbeat age.  While a job is under way the old index is still read
+-- through the alias and still fed: its own lag, events applied and dead
+-- letters are shown next to the new index's (old_* columns, NULL when the
+-- job has no old index).
 
 CREATE FUNCTION reindex_status(alias text DEFAULT NULL)
 RETURNS TABLE (alias text, job_id bigint, state text, old_index text, new_index text,
@@ -13,7 +16,9 @@ RETURNS TABLE (alias text, job_id bigint, state text, old_index text, new_index 
 			   events_applied bigint, stale_rejected bigint, retried bigint,
 			   dead_lettered bigint, lag_bytes numeric, lag_seconds float8,
 			   heartbeat_age interval, streamer text, message text, last_error text,
-			   started_at timestamptz, updated_at timestamptz)
+			   started_at timestamptz, updated_at timestamptz,
+			   old_events_applied bigint, old_dead_lettered bigint, old_lag_bytes numeric,
+			   old_lag_seconds float8)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 	SELECT j.alias, j.id, j.state, o.index_name, n.index_name,
 		   n.rows_backfilled, n.rows_estimated,
@@ -39,7 +44,10 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 				WHEN j.state = 'rolled_back' THEN 'rolled back: swap again or cancel'
 		   END,
 		   coalesce(n.last_error, j.error),
-		   j.created_at, greatest(j.updated_at, n.updated_at)
+		   j.created_at, greatest(j.updated_at, n.updated_at),
+		   o.events_applied, o.dead_lettered,
+		   CASE WHEN active THEN reindex._target_lag_bytes(o.id) END,
+		   CASE WHEN active THEN o.lag_seconds END
 	  FROM reindex.job j
 	  JOIN reindex.target n ON n.id = j.new_target
 	  LEFT JOIN reindex.target o ON o.id = j.old_target
@@ -48,4 +56,4 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 	 WHERE reindex_status.alias IS NULL OR j.alias = reindex_status.alias
 	 ORDER BY j.alias, j.id
 $$;
-COMMENT ON FUNCTION reindex_status(text) IS 'one row per reindex job (of one alias, or of all): state, indexes, backfill progress, events applied, stale writes rejected, dead letters, lag, streamer heartbeat age and a message (such as "waiting for a streamer")';
+COMMENT ON FUNCTION reindex_status(text) IS 'one row per reindex job (of one alias, or of all): state, indexes, backfill progress, events applied, stale writes rejected, dead letters, lag, streamer heartbeat age and a message (such as "waiting for a streamer"), and the old index''s events applied, dead letters and lag while it is still fed';

@@ -250,3 +250,71 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION _check_name(text, text) IS 'internal: refuse index and alias names that Elasticsearch would refuse';
+
+-- 0.2: reindex_status also shows the old index's events applied, dead letters
+-- and lag (22_status.sql).  A new result type needs DROP and CREATE; the roles
+-- that could run the old function can run the new one.
+SELECT set_config('reindex_upgrade.status_grantees',
+				  coalesce(array_agg(DISTINCT a.grantee::regrole::text), '{}')::text, true)
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = 'reindex_status(text)'::regprocedure
+   AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner;
+DROP FUNCTION reindex_status(text);
+
+CREATE FUNCTION reindex_status(alias text DEFAULT NULL)
+RETURNS TABLE (alias text, job_id bigint, state text, old_index text, new_index text,
+			   rows_backfilled bigint, rows_estimated bigint, percent_done numeric,
+			   events_applied bigint, stale_rejected bigint, retried bigint,
+			   dead_lettered bigint, lag_bytes numeric, lag_seconds float8,
+			   heartbeat_age interval, streamer text, message text, last_error text,
+			   started_at timestamptz, updated_at timestamptz,
+			   old_events_applied bigint, old_dead_lettered bigint, old_lag_bytes numeric,
+			   old_lag_seconds float8)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT j.alias, j.id, j.state, o.index_name, n.index_name,
+		   n.rows_backfilled, n.rows_estimated,
+		   CASE WHEN n.backfill_done_at IS NOT NULL THEN 100.0
+				WHEN n.rows_estimated > 0
+				THEN least(100.0, round(100.0 * n.rows_backfilled / n.rows_estimated, 1))
+		   END,
+		   n.events_applied, n.stale_rejected, n.retried, n.dead_lettered,
+		   CASE WHEN active THEN reindex._target_lag_bytes(n.id) END,
+		   CASE WHEN active THEN n.lag_seconds END,
+		   date_trunc('second', clock_timestamp() - n.heartbeat_at),
+		   n.streamer_id,
+		   CASE WHEN j.state = 'completed' THEN 'completed'
+				WHEN j.state = 'cancelled' THEN 'cancelled'
+				WHEN j.state = 'failed' THEN 'failed: ' || coalesce(j.error, 'no reason recorded')
+				WHEN n.heartbeat_at IS NULL THEN 'waiting for a streamer'
+				WHEN clock_timestamp() - n.heartbeat_at > interval '1 minute'
+				THEN 'streamer heartbeat is older than a minute'
+				WHEN j.state = 'backfilling' THEN 'backfilling'
+				WHEN j.state = 'catching_up' THEN 'catching up'
+				WHEN j.state = 'ready' THEN 'ready to swap'
+				WHEN j.state = 'swapped' THEN 'swapped: finish with reindex_finish() or roll back with reindex_rollback()'
+				WHEN j.state = 'rolled_back' THEN 'rolled back: swap again or cancel'
+		   END,
+		   coalesce(n.last_error, j.error),
+		   j.created_at, greatest(j.updated_at, n.updated_at),
+		   o.events_applied, o.dead_lettered,
+		   CASE WHEN active THEN reindex._target_lag_bytes(o.id) END,
+		   CASE WHEN active THEN o.lag_seconds END
+	  FROM reindex.job j
+	  JOIN reindex.target n ON n.id = j.new_target
+	  LEFT JOIN reindex.target o ON o.id = j.old_target
+	  CROSS JOIN LATERAL (SELECT j.state IN ('backfilling', 'catching_up', 'ready',
+											 'swapped', 'rolled_back') AS active) x
+	 WHERE reindex_status.alias IS NULL OR j.alias = reindex_status.alias
+	 ORDER BY j.alias, j.id
+$$;
+COMMENT ON FUNCTION reindex_status(text) IS 'one row per reindex job (of one alias, or of all): state, indexes, backfill progress, events applied, stale writes rejected, dead letters, lag, streamer heartbeat age and a message (such as "waiting for a streamer"), and the old index''s events applied, dead letters and lag while it is still fed';
+REVOKE ALL ON FUNCTION reindex_status(text) FROM PUBLIC;
+DO $$
+DECLARE
+	g text;
+BEGIN
+	FOREACH g IN ARRAY current_setting('reindex_upgrade.status_grantees')::text[] LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION reindex.reindex_status(text) TO %s', g);
+	END LOOP;
+END
+$$;
