@@ -64,6 +64,7 @@ usage(void)
 		   "                             repaired (default 5000; 0 = never)\n"
 		   "      --log-format=text|json log format (default text)\n"
 		   "      --metrics-address=HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
+		   "      --compress             gzip _bulk request bodies\n"
 		   "      --id=NAME              streamer identity (default host:pid)\n"
 		   "      --no-progress          no progress bar on a terminal\n"
 		   "  -v, --verbose              debug logging\n"
@@ -106,6 +107,7 @@ parse_options(int argc, char **argv)
 		{"no-progress", no_argument, NULL, 11},
 		{"alias-check-interval", required_argument, NULL, 12},
 		{"metrics-address", required_argument, NULL, 13},
+		{"compress", no_argument, NULL, 14},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
@@ -184,6 +186,9 @@ parse_options(int argc, char **argv)
 				break;
 			case 13:
 				opt.metrics_address = optarg;
+				break;
+			case 14:
+				opt.compress = true;
 				break;
 			case 'v':
 				opt.verbose++;
@@ -775,6 +780,13 @@ main(int argc, char **argv)
 		log_info(NULL, "shutting down: flushing and confirming");
 	shutdown_streams();
 	status_summary(targets, ntargets);
+	{
+		unsigned long long sent,
+					raw;
+
+		es_bulk_bytes(&sent, &raw);
+		log_info(NULL, "_bulk bodies: %llu bytes sent, %llu before compression", sent, raw);
+	}
 	while (ntargets > 0)
 		free_target(targets[--ntargets]);
 	free(targets);

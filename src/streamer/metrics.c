@@ -281,6 +281,16 @@ render(Buf *b, Target **targets, int n)
 			   atomic_load(&bulk_sum_us) / 1e6);
 	buf_printf(b, "reindex_streamer_bulk_request_duration_seconds_count %llu\n",
 			   (unsigned long long) atomic_load(&bulk_count));
+	{
+		unsigned long long sent,
+					raw;
+
+		es_bulk_bytes(&sent, &raw);
+		head(b, "bulk_body_bytes_total", "counter", "Bytes of _bulk request bodies as sent (gzipped with --compress).");
+		buf_printf(b, "reindex_streamer_bulk_body_bytes_total %llu\n", sent);
+		head(b, "bulk_body_uncompressed_bytes_total", "counter", "Bytes of _bulk request bodies before compression.");
+		buf_printf(b, "reindex_streamer_bulk_body_uncompressed_bytes_total %llu\n", raw);
+	}
 	head(b, "inflight_requests", "gauge", "Asynchronous _bulk requests in flight.");
 	buf_printf(b, "reindex_streamer_inflight_requests %d\n", es_inflight());
 	head(b, "reconnects_total", "counter", "Catalog sessions and replication streams lost and opened again.");

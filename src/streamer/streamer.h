@@ -43,6 +43,7 @@ typedef struct Options
 	int			alias_check_interval_ms;	/* 0 = no alias drift repair */
 	bool		log_json;
 	const char *metrics_address;	/* --metrics-address, or NULL */
+	bool		compress;		/* --compress: gzip _bulk bodies */
 	char		id[256];
 	bool		progress;
 	int			verbose;
@@ -186,6 +187,7 @@ typedef struct EsRequest
 	void	   *arg;
 	uint64_t	started_ms;
 	bool		bulk;			/* a _bulk request (latency histogram) */
+	Buf			gz;				/* the gzipped body (--compress) */
 } EsRequest;
 
 void		es_global_init(void);
@@ -205,6 +207,7 @@ bool		es_retryable_status(long status);
 bool		es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out,
 							 char **errors, long *statuses);
 void		es_bulk_failure(const EsResponse *r, char *out, size_t len);
+void		es_bulk_bytes(unsigned long long *sent, unsigned long long *raw);
 uint64_t	backoff_ms(int attempt);
 void		es_global_cleanup(void);
 

@@ -20,7 +20,8 @@ PER_TARGET = {"lag_bytes": "gauge", "lag_seconds": "gauge", "events_applied_tota
               "dead_lettered_total": "counter", "backfill_rows_done": "gauge",
               "backfill_rows_estimated": "gauge"}
 GLOBAL = {"bulk_request_duration_seconds": "histogram", "inflight_requests": "gauge",
-          "reconnects_total": "counter", "targets": "gauge"}
+          "reconnects_total": "counter", "targets": "gauge", "bulk_body_bytes_total": "counter",
+          "bulk_body_uncompressed_bytes_total": "counter"}
 
 
 def metrics_url(streamer):
@@ -103,3 +104,22 @@ def test_metrics_scraped_while_streaming(env):
             " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
     wait_for(lambda: scrape(url)[1]["reindex_streamer_reconnects_total"] >= 1, 60, "a reconnect to be counted")
     assert env.stop_streamers() == {"metrics": 0}
+
+
+def test_compress_sends_gzipped_bulk_bodies(env):
+    """--compress: the same documents arrive (backfill and stream), with
+    fewer bytes on the wire than before compression."""
+    create_items_table(env, "gz_items", 2000)
+    env.create_audit_slot("audit_gz")
+    job = env.begin("gz_items", "gz_items", "gz_items_v1")
+    s = env.start_streamer("gz", ["--compress", "--metrics-address=127.0.0.1:0"])
+    url = metrics_url(s)
+    env.wait_job(job, "ready")
+    env.sql("UPDATE gz_items SET qty = qty + 1 WHERE id <= 100")
+    env.reconcile(["gz_items_v1"], audit_slot="audit_gz")
+    _, v = scrape(url)
+    sent = v["reindex_streamer_bulk_body_bytes_total"]
+    raw = v["reindex_streamer_bulk_body_uncompressed_bytes_total"]
+    assert 0 < sent < raw / 2, (sent, raw)
+    assert env.stop_streamers() == {"gz": 0}
+    assert "_bulk bodies: %d bytes sent, %d before compression" % (sent, raw) in s.output()
