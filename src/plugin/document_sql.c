@@ -7,7 +7,9 @@
  *	  exclude_columns).  Both return "<id> <document>", byte for byte the
  *	  tail of the plugin's index line for that row and column selection.
  *	  The backfill reads every row through reindex.document(); refetch
- *	  events are resolved with reindex.document_by_key().
+ *	  events are resolved with reindex.document_by_key().  And the reverse:
+ *	  reindex.absent_ids(rel, ids jsonb) reads document ids back into key
+ *	  values and returns those no row has (reindex_verify's extras).
  *
  *	  Invariants:
  *	  - They encode with the plugin's encoder and metadata (encoder.c,
@@ -23,7 +25,11 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+#include <errno.h>
+
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -31,12 +37,15 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/typcache.h"
 
 #include "encoder.h"
+#include "wire_format.h"
 
 PG_FUNCTION_INFO_V1(reindex_document);
 PG_FUNCTION_INFO_V1(reindex_document_by_key);
+PG_FUNCTION_INFO_V1(reindex_absent_ids);
 
 /* how the columns of one record type map to a relation's, per call site */
 typedef struct RecordMap
@@ -302,4 +311,293 @@ reindex_document_by_key(PG_FUNCTION_ARGS)
 	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+/*---- reindex.absent_ids: which document ids have no row ----*/
+
+/*
+ * Split a document id into its key parts: | separates, \ escapes the next
+ * character (the encoder's id escape, encoder_append_id).  Returns the
+ * number of parts found (at most max, more count as max + 1).
+ */
+static int
+split_id(const char *id, int len, StringInfo parts, int max)
+{
+	int			n = 0;
+
+	resetStringInfo(&parts[0]);
+	for (int i = 0; i < len; i++)
+	{
+		if (id[i] == REINDEX_ID_ESCAPE && i + 1 < len)
+			appendStringInfoChar(&parts[n], id[++i]);
+		else if (id[i] == REINDEX_ID_SEPARATOR)
+		{
+			if (++n >= max)
+				return max + 1;
+			resetStringInfo(&parts[n]);
+		}
+		else
+			appendStringInfoChar(&parts[n], id[i]);
+	}
+	return n + 1;
+}
+
+static bool
+is_integer_text(const char *s, int64 min, int64 max)
+{
+	char	   *end;
+	long long	v;
+
+	if (*s == '\0' || isspace((unsigned char) *s))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0' && v >= min && v <= max;
+}
+
+static bool
+is_base64_text(const char *s, int len)
+{
+	if (len % 4 != 0)
+		return false;
+	for (int i = 0; i < len; i++)
+		if (!isalnum((unsigned char) s[i]) && s[i] != '+' && s[i] != '/' &&
+			!(s[i] == '=' && i >= len - 2))
+			return false;
+	return true;
+}
+
+/*
+ * The key column's value for one id part, as the column's type reads it;
+ * false when the part is not a value of that type (then no row can have
+ * it).  Types whose input cannot be checked cheaply are read inside a
+ * subtransaction so that a bad id is an absent row, not an error.
+ */
+static bool
+key_value_of(ColEnc *col, StringInfo part, Datum *out)
+{
+	TypeEnc    *t = col->type;
+	Oid			infunc,
+				ioparam;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	switch (t->kind)
+	{
+		case ENC_INT2:
+			if (!is_integer_text(part->data, PG_INT16_MIN, PG_INT16_MAX))
+				return false;
+			if (t->typid == INT2OID)
+			{
+				*out = Int16GetDatum((int16) strtol(part->data, NULL, 10));
+				return true;
+			}
+			break;
+		case ENC_INT4:
+			if (!is_integer_text(part->data, PG_INT32_MIN, PG_INT32_MAX))
+				return false;
+			if (t->typid == INT4OID)
+			{
+				*out = Int32GetDatum((int32) strtol(part->data, NULL, 10));
+				return true;
+			}
+			break;
+		case ENC_INT8:
+			if (!is_integer_text(part->data, PG_INT64_MIN, PG_INT64_MAX))
+				return false;
+			if (t->typid == INT8OID)
+			{
+				*out = Int64GetDatum((int64) strtoll(part->data, NULL, 10));
+				return true;
+			}
+			break;
+		case ENC_TEXT:
+			if (t->typid == TEXTOID)
+			{
+				*out = PointerGetDatum(cstring_to_text_with_len(part->data, part->len));
+				return true;
+			}
+			break;
+		case ENC_BYTEA:
+			if (!is_base64_text(part->data, part->len))
+				return false;
+			if (t->typid == BYTEAOID)
+			{
+				*out = DirectFunctionCall2(binary_decode,
+										   PointerGetDatum(cstring_to_text_with_len(part->data, part->len)),
+										   PointerGetDatum(cstring_to_text("base64")));
+				return true;
+			}
+			break;
+		default:
+			break;
+	}
+	getTypeInputInfo(t->typid, &infunc, &ioparam);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		*out = OidInputFunctionCall(infunc, part->data, ioparam, -1);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * SELECT u.i FROM ROWS FROM (unnest($1::int4[]), unnest($2::t1[]), ...)
+ *   AS u(i, k1, ...) WHERE NOT EXISTS (SELECT FROM rel x WHERE x.k1 = u.k1 ...)
+ */
+static char *
+absent_query_of(RelInfo *ri, Oid *argtypes)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT u.i FROM ROWS FROM (pg_catalog.unnest($1)");
+	argtypes[0] = INT4ARRAYOID;
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		ColEnc	   *col = &ri->cols[ri->keycols[k]];
+
+		argtypes[k + 1] = get_array_type(col->type->typid);
+		if (!OidIsValid(argtypes[k + 1]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("key column \"%s\" of table \"%s.%s\" has a type without an array type",
+							col->name, ri->nspname, ri->relname)));
+		appendStringInfo(&q, ", pg_catalog.unnest($%d)", k + 2);
+	}
+	appendStringInfoString(&q, ") AS u(i");
+	for (int k = 0; k < ri->nkeys; k++)
+		appendStringInfo(&q, ", k%d", k);
+	appendStringInfo(&q, ") WHERE NOT EXISTS (SELECT FROM %s x WHERE ",
+					 quote_qualified_identifier(ri->nspname, ri->relname));
+	for (int k = 0; k < ri->nkeys; k++)
+		appendStringInfo(&q, "%sx.%s OPERATOR(pg_catalog.=) u.k%d", k ? " AND " : "",
+						 quote_identifier(ri->cols[ri->keycols[k]].name), k);
+	appendStringInfoString(&q, ")");
+	return q.data;
+}
+
+/*
+ * reindex.absent_ids(rel regclass, ids jsonb) RETURNS SETOF text
+ *
+ * The document ids of the JSON array that no row of rel has, in the
+ * caller's snapshot (reindex_verify's search for extra documents).  Ids are
+ * read back into key values with the encoder's id format; an id that is
+ * not one of rel's (wrong number of parts, a value the key type cannot
+ * hold) is absent.  One query per call, an anti-join on the key.
+ */
+Datum
+reindex_absent_ids(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RelInfo    *ri;
+	Jsonb	   *ids;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n,
+				nids = 0,
+				nfound = 0,
+				cap;
+	char	  **idv;
+	int		   *idl;
+	Datum	  **vals;
+	Datum	   *pos;
+	StringInfoData *parts;
+	Oid		   *argtypes;
+	Datum	   *args;
+	char	   *query;
+	int			ret;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	ri = relinfo_get_by_oid(PG_GETARG_OID(0));
+	relinfo_require_key(ri);
+	ids = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_ARRAY(ids) || JB_ROOT_IS_SCALAR(ids))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ids must be a JSON array of strings")));
+	cap = Max(JB_ROOT_COUNT(ids), 1);
+	idv = palloc(sizeof(char *) * cap);
+	idl = palloc(sizeof(int) * cap);
+	pos = palloc(sizeof(Datum) * cap);
+	vals = palloc(sizeof(Datum *) * ri->nkeys);
+	for (int k = 0; k < ri->nkeys; k++)
+		vals[k] = palloc(sizeof(Datum) * cap);
+	parts = palloc(sizeof(StringInfoData) * ri->nkeys);
+	for (int k = 0; k < ri->nkeys; k++)
+		initStringInfo(&parts[k]);
+
+	it = JsonbIteratorInit(&ids->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		ok;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ids must be a JSON array of strings")));
+		idv[nids] = v.val.string.val;
+		idl[nids] = v.val.string.len;
+		ok = split_id(v.val.string.val, v.val.string.len, parts, ri->nkeys) == ri->nkeys;
+		for (int k = 0; ok && k < ri->nkeys; k++)
+			ok = key_value_of(&ri->cols[ri->keycols[k]], &parts[k], &vals[k][nfound]);
+		if (ok)
+			pos[nfound++] = Int32GetDatum(nids);
+		else
+		{
+			Datum		d = PointerGetDatum(cstring_to_text_with_len(idv[nids], idl[nids]));
+			bool		isnull = false;
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+		}
+		nids++;
+	}
+	if (nfound == 0)
+		return (Datum) 0;
+
+	n = ri->nkeys + 1;
+	argtypes = palloc(sizeof(Oid) * n);
+	args = palloc(sizeof(Datum) * n);
+	query = absent_query_of(ri, argtypes);
+	args[0] = PointerGetDatum(construct_array(pos, nfound, INT4OID, 4, true, TYPALIGN_INT));
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		TypeEnc    *t = ri->cols[ri->keycols[k]].type;
+
+		args[k + 1] = PointerGetDatum(construct_array(vals[k], nfound, t->typid, t->typlen,
+													  t->typbyval, t->typalign));
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_with_args(query, n, argtypes, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args returned %s", SPI_result_code_string(ret));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int			i = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r],
+													SPI_tuptable->tupdesc, 1, &isnull));
+		Datum		d = PointerGetDatum(cstring_to_text_with_len(idv[i], idl[i]));
+
+		isnull = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+	}
+	SPI_finish();
+	return (Datum) 0;
 }

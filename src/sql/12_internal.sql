@@ -129,7 +129,7 @@ CREATE FUNCTION _check_options(source regclass, options jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	valid CONSTANT text[] := ARRAY['backfill_workers', 'batch_size', 'exclude_columns',
-		'include_columns', 'lag_threshold_bytes', 'mappings', 'settings'];
+		'include_columns', 'lag_threshold_bytes', 'mappings', 'require_verified', 'settings'];
 	k text;
 	v jsonb;
 	col text;
@@ -173,6 +173,11 @@ BEGIN
 						USING ERRCODE = 'undefined_column';
 				END IF;
 			END LOOP;
+		ELSIF k = 'require_verified' THEN
+			IF jsonb_typeof(v) <> 'boolean' THEN
+				RAISE EXCEPTION 'option "require_verified" must be true or false'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
 		ELSIF k IN ('settings', 'mappings') THEN
 			IF jsonb_typeof(v) <> 'object' THEN
 				RAISE EXCEPTION 'option "%" must be a JSON object', k

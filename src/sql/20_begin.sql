@@ -218,4 +218,4 @@ BEGIN
 	RETURN job_id;
 END
 $$;
-COMMENT ON FUNCTION reindex_begin(regclass, text, text, text, jsonb) IS 'start reindexing source into the new index new_index behind alias (created on first use) on a search endpoint; creates the index with options settings and mappings; returns the job id. Options: backfill_workers, batch_size, exclude_columns, include_columns, lag_threshold_bytes, mappings, settings';
+COMMENT ON FUNCTION reindex_begin(regclass, text, text, text, jsonb) IS 'start reindexing source into the new index new_index behind alias (created on first use) on a search endpoint; creates the index with options settings and mappings; returns the job id. Options: backfill_workers, batch_size, exclude_columns, include_columns, lag_threshold_bytes, mappings, require_verified, settings';

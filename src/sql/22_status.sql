@@ -18,7 +18,8 @@ RETURNS TABLE (alias text, job_id bigint, state text, old_index text, new_index 
 			   heartbeat_age interval, streamer text, message text, last_error text,
 			   started_at timestamptz, updated_at timestamptz,
 			   old_events_applied bigint, old_dead_lettered bigint, old_lag_bytes numeric,
-			   old_lag_seconds float8)
+			   old_lag_seconds float8,
+			   verified_at timestamptz, verify text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 	SELECT j.alias, j.id, j.state, o.index_name, n.index_name,
 		   n.rows_backfilled, n.rows_estimated,
@@ -47,13 +48,15 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 		   j.created_at, greatest(j.updated_at, n.updated_at),
 		   o.events_applied, o.dead_lettered,
 		   CASE WHEN active THEN reindex._target_lag_bytes(o.id) END,
-		   CASE WHEN active THEN o.lag_seconds END
+		   CASE WHEN active THEN o.lag_seconds END,
+		   vs.verified_at, vs.verify
 	  FROM reindex.job j
 	  JOIN reindex.target n ON n.id = j.new_target
 	  LEFT JOIN reindex.target o ON o.id = j.old_target
 	  CROSS JOIN LATERAL (SELECT j.state IN ('backfilling', 'catching_up', 'ready',
 											 'swapped', 'rolled_back') AS active) x
+	  LEFT JOIN LATERAL reindex._verify_summary(n.id) vs ON true
 	 WHERE reindex_status.alias IS NULL OR j.alias = reindex_status.alias
 	 ORDER BY j.alias, j.id
 $$;
-COMMENT ON FUNCTION reindex_status(text) IS 'one row per reindex job (of one alias, or of all): state, indexes, backfill progress, events applied, stale writes rejected, dead letters, lag, streamer heartbeat age and a message (such as "waiting for a streamer"), and the old index''s events applied, dead letters and lag while it is still fed';
+COMMENT ON FUNCTION reindex_status(text) IS 'one row per reindex job (of one alias, or of all): state, indexes, backfill progress, events applied, stale writes rejected, dead letters, lag, streamer heartbeat age and a message (such as "waiting for a streamer"), and the old index''s events applied, dead letters and lag while it is still fed, and when the new index was last verified (reindex_verify) with what was found';

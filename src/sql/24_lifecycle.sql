@@ -98,6 +98,17 @@ BEGIN
 				HINT = 'Wait until reindex_status() shows lag_bytes below the threshold (is the streamer running?), or pass force => true.';
 		END IF;
 	END IF;
+	IF NOT coalesce(force, false) AND coalesce((j.options ->> 'require_verified')::boolean, false)
+		AND NOT reindex._verified_clean(j.new_target) THEN
+		RAISE EXCEPTION 'reindex job % has no clean verify of its new index', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('The job was started with require_verified; the newest finished verify of index "%s" %s.',
+							(SELECT t.index_name FROM reindex.target t WHERE t.id = j.new_target),
+							coalesce((SELECT 'found: ' || s.verify FROM reindex._verify_summary(j.new_target) s
+									   WHERE s.verify IS NOT NULL), 'does not exist')),
+			HINT = format('Run SELECT reindex.reindex_verify(%L) and reindex_verify_wait() on its id (with repair => true to fix what it finds, then verify again), or pass force => true.',
+						  (SELECT t.index_name FROM reindex.target t WHERE t.id = j.new_target));
+	END IF;
 	UPDATE reindex.job SET state = 'swapped' WHERE id = j.id;
 	PERFORM reindex._move_alias(alias,
 		(SELECT a.current_target FROM reindex.alias a WHERE a.name = reindex_swap_alias.alias),
@@ -105,7 +116,7 @@ BEGIN
 	RETURN j.id;
 END
 $$;
-COMMENT ON FUNCTION reindex_swap_alias(text, boolean) IS 'point the alias at the new index of its ready job: one atomic _aliases request plus the catalog change, in one transaction; force => true also swaps a job that is still catching up; idempotent';
+COMMENT ON FUNCTION reindex_swap_alias(text, boolean) IS 'point the alias at the new index of its ready job: one atomic _aliases request plus the catalog change, in one transaction; force => true also swaps a job that is still catching up (or, with the job option require_verified, one without a clean verify); idempotent';
 
 CREATE FUNCTION reindex_rollback(alias text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

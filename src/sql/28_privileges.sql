@@ -36,12 +36,14 @@ BEGIN
 		'reindex.reindex_swap_alias(text, boolean)',
 		'reindex.reindex_rollback(text)',
 		'reindex.reindex_finish(bigint, boolean)',
-		'reindex.reindex_cancel(bigint)'] LOOP
+		'reindex.reindex_cancel(bigint)',
+		'reindex.reindex_verify(text, boolean, jsonb)',
+		'reindex.reindex_verify_wait(bigint, interval)'] LOOP
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION grant_admin(regrole) IS 'let a role run the reindex SQL API (endpoints, begin, status, swap, rollback, finish, cancel)';
+COMMENT ON FUNCTION grant_admin(regrole) IS 'let a role run the reindex SQL API (endpoints, begin, status, swap, rollback, finish, cancel, verify)';
 
 CREATE FUNCTION grant_streamer(role regrole) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -58,10 +60,11 @@ BEGIN
 	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %s', role::text);
 	EXECUTE format('GRANT SELECT, INSERT ON reindex.dead_letter, reindex.history TO %s', role::text);
 	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %s', role::text);
+	EXECUTE format('GRANT SELECT, UPDATE ON reindex.verify_run TO %s', role::text);
 	-- the version check and the document encoder (src/sql/30_*.sql onwards)
 	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
 			  WHERE p.pronamespace = 'reindex'::regnamespace
-				AND p.proname IN ('version', 'document', 'document_by_key') LOOP
+				AND p.proname IN ('version', 'document', 'document_by_key', 'absent_ids') LOOP
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
 	END LOOP;
 	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN

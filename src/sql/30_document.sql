@@ -3,7 +3,8 @@
 -- Both render a row exactly as the output plugin `reindex` does: they return
 -- "<id> <document>", byte for byte the tail of the plugin's index line after
 -- "<relation> " (src/plugin/WIRE-FORMAT.md).  The backfill reads every row
--- through document(); refetch events are resolved with document_by_key().
+-- through document(); refetch events are resolved with document_by_key();
+-- reindex_verify looks for documents without a row with absent_ids().
 -- Neither is SECURITY DEFINER: the caller needs SELECT on the table.  EXECUTE
 -- is revoked from PUBLIC; grant_streamer() grants it to the streamer's role.
 
@@ -25,5 +26,13 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION document_by_key(regclass, jsonb, text[], text[]) IS
 	'"<id> <document>" of the current row of rel with this key (a refetch event''s key object), or NULL';
 
+CREATE FUNCTION absent_ids(rel regclass, ids jsonb)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'reindex_absent_ids'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION absent_ids(regclass, jsonb) IS
+	'the document ids of a JSON array that no row of rel has (in the caller''s snapshot); an id that cannot be one of rel''s is absent';
+
 REVOKE EXECUTE ON FUNCTION document(regclass, record, text[], text[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION absent_ids(regclass, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION document_by_key(regclass, jsonb, text[], text[]) FROM PUBLIC;

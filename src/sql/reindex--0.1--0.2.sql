@@ -318,3 +318,510 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-- 0.2: reindex_verify (src/sql/16_verify.sql, whole)
+CREATE TABLE verify_run (
+	id			bigserial PRIMARY KEY,
+	target_id	bigint NOT NULL REFERENCES target (id),
+	index_name	text NOT NULL,
+	repair		boolean NOT NULL DEFAULT false,
+	options		jsonb NOT NULL DEFAULT '{}',
+	state		text NOT NULL DEFAULT 'queued'
+		CHECK (state IN ('queued', 'running', 'done', 'failed')),
+	phase		text,
+	snapshot_lsn pg_lsn,
+	rows_checked bigint NOT NULL DEFAULT 0,
+	docs_checked bigint NOT NULL DEFAULT 0,
+	missing		bigint NOT NULL DEFAULT 0,
+	extra		bigint NOT NULL DEFAULT 0,
+	stale		bigint NOT NULL DEFAULT 0,
+	mismatched	bigint NOT NULL DEFAULT 0,
+	changed		bigint NOT NULL DEFAULT 0,
+	repaired	bigint NOT NULL DEFAULT 0,
+	repair_failed bigint NOT NULL DEFAULT 0,
+	samples		jsonb NOT NULL DEFAULT '{}',
+	error		text,
+	attempts	integer NOT NULL DEFAULT 0,
+	streamer_id text,
+	heartbeat_at timestamptz,
+	requested_at timestamptz NOT NULL DEFAULT now(),
+	started_at	timestamptz,
+	finished_at timestamptz
+);
+CREATE INDEX verify_run_target_idx ON verify_run (target_id, id);
+CREATE INDEX verify_run_open_idx ON verify_run (id) WHERE state IN ('queued', 'running');
+COMMENT ON TABLE verify_run IS 'reindex_verify runs: queued by reindex_verify(), run and written by the streamer';
+COMMENT ON COLUMN verify_run.options IS 'validated options: content (compare _source), batch_size, sample_size, wait_seconds';
+COMMENT ON COLUMN verify_run.state IS 'queued -> running (streamer) -> done | failed; a running run whose heartbeat is older than 15 seconds is claimed again and starts over';
+COMMENT ON COLUMN verify_run.phase IS 'streamer: snapshot, waiting (for the target to acknowledge the snapshot), rows, documents, done';
+COMMENT ON COLUMN verify_run.snapshot_lsn IS 'streamer: consistent point C of the snapshot compared (and the version of repairs)';
+COMMENT ON COLUMN verify_run.rows_checked IS 'streamer: rows of the snapshot compared with their documents';
+COMMENT ON COLUMN verify_run.docs_checked IS 'streamer: documents of the index checked for a row';
+COMMENT ON COLUMN verify_run.changed IS 'streamer: differences not reported because the row or document changed while the run read it';
+COMMENT ON COLUMN verify_run.samples IS 'streamer: up to sample_size ids per kind of difference, {"missing": [...], ...}';
+REVOKE ALL ON verify_run FROM PUBLIC;
+REVOKE ALL ON SEQUENCE verify_run_id_seq FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('verify_run', '');
+SELECT pg_catalog.pg_extension_config_dump('verify_run_id_seq', '');
+
+-- The options of reindex_verify, validated, with their defaults.
+CREATE FUNCTION _verify_options(options jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	valid CONSTANT text[] := ARRAY['batch_size', 'content', 'sample_size', 'wait_seconds'];
+	result jsonb := '{"content": true, "batch_size": 1000, "sample_size": 10, "wait_seconds": 300}';
+	k text;
+	v jsonb;
+	n numeric;
+BEGIN
+	IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR k, v IN SELECT * FROM jsonb_each(options) ORDER BY 1 LOOP
+		IF NOT k = ANY (valid) THEN
+			RAISE EXCEPTION 'unknown option "%"', k
+				USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = 'Valid options are: ' || array_to_string(valid, ', ') || '.';
+		END IF;
+		IF k = 'content' THEN
+			IF jsonb_typeof(v) <> 'boolean' THEN
+				RAISE EXCEPTION 'option "content" must be true or false'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSE
+			n := CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END;
+			IF n IS NULL OR n <> trunc(n)
+				OR (k = 'batch_size' AND (n < 1 OR n > 10000))
+				OR (k = 'sample_size' AND (n < 0 OR n > 1000))
+				OR (k = 'wait_seconds' AND (n < 1 OR n > 86400)) THEN
+				RAISE EXCEPTION 'option "%" must be %', k,
+					CASE k WHEN 'batch_size' THEN 'an integer between 1 and 10000'
+						   WHEN 'sample_size' THEN 'an integer between 0 and 1000'
+						   ELSE 'an integer between 1 and 86400' END
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		END IF;
+		result := result || jsonb_build_object(k, v);
+	END LOOP;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION _verify_options(jsonb) IS 'internal: validate the options of reindex_verify and fill in defaults';
+
+-- The live target an alias (the index it points to) or an index name means.
+CREATE FUNCTION _verify_target(alias_or_index text) RETURNS reindex.target
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t reindex.target;
+	a reindex.alias;
+	n integer;
+BEGIN
+	SELECT * INTO a FROM reindex.alias x WHERE x.name = alias_or_index;
+	IF FOUND THEN
+		IF a.current_target IS NULL THEN
+			RAISE EXCEPTION 'alias "%" does not point to an index yet', alias_or_index
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				HINT = 'Name the new index instead, as reindex_status() shows it.';
+		END IF;
+		SELECT * INTO t FROM reindex.target x WHERE x.id = a.current_target;
+	ELSE
+		SELECT count(*) INTO n FROM reindex.target x
+		 WHERE x.index_name = alias_or_index AND x.state NOT IN ('retired', 'dropped');
+		IF n > 1 THEN
+			RAISE EXCEPTION 'index "%" is fed on more than one endpoint', alias_or_index
+				USING ERRCODE = 'ambiguous_parameter',
+				HINT = 'Name the alias instead.';
+		END IF;
+		SELECT * INTO t FROM reindex.target x
+		 WHERE x.index_name = alias_or_index
+		 ORDER BY x.state IN ('retired', 'dropped'), x.id DESC LIMIT 1;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'no alias or index "%" is known to reindex', alias_or_index
+				USING ERRCODE = 'undefined_object';
+		END IF;
+	END IF;
+	IF t.state = 'backfilling' THEN
+		RAISE EXCEPTION 'index "%" is still being backfilled', t.index_name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Verify it once reindex_status() shows the job catching up or ready.';
+	ELSIF t.state <> 'streaming' THEN
+		RAISE EXCEPTION 'index "%" is no longer fed from %', t.index_name, t.source_name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('Its target is %s; a verify compares an index that is kept up to date.', t.state);
+	END IF;
+	RETURN t;
+END
+$$;
+COMMENT ON FUNCTION _verify_target(text) IS 'internal: the fed target of an alias (its current index) or of an index name';
+
+CREATE FUNCTION reindex_verify(alias_or_index text, repair boolean DEFAULT false,
+							   options jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t reindex.target;
+	opts jsonb;
+	run bigint;
+BEGIN
+	IF alias_or_index IS NULL OR repair IS NULL THEN
+		RAISE EXCEPTION 'alias_or_index and repair must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	opts := reindex._verify_options(options);
+	t := reindex._verify_target(alias_or_index);
+	SELECT v.id INTO run FROM reindex.verify_run v
+	 WHERE v.target_id = t.id AND v.state IN ('queued', 'running')
+	   AND v.repair = reindex_verify.repair AND v.options = opts
+	 ORDER BY v.id LIMIT 1;
+	IF FOUND THEN
+		RAISE NOTICE 'verify run % of index "%" is already queued or running', run, t.index_name;
+		RETURN run;
+	END IF;
+	INSERT INTO reindex.verify_run (target_id, index_name, repair, options)
+		VALUES (t.id, t.index_name, repair, opts) RETURNING id INTO run;
+	PERFORM pg_catalog.pg_notify('reindex', pg_catalog.json_build_object(
+		'verify', run, 'target', t.id, 'state', 'queued')::text);
+	RETURN run;
+END
+$$;
+COMMENT ON FUNCTION reindex_verify(text, boolean, jsonb) IS 'queue a per-document verify (and with repair => true a repair) of the index an alias points to, or of an index; the streamer runs it once the calling transaction commits; returns the run id for reindex_verify_wait(). Options: content, batch_size, sample_size, wait_seconds';
+
+CREATE FUNCTION reindex_verify_wait(run_id bigint, timeout interval DEFAULT '1 hour')
+RETURNS reindex.verify_run
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	v reindex.verify_run;
+	deadline timestamptz := clock_timestamp() + coalesce(timeout, interval '0');
+	said text;
+BEGIN
+	SELECT * INTO v FROM reindex.verify_run x WHERE x.id = run_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'verify run % does not exist', run_id
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF v.state NOT IN ('done', 'failed') AND timeout > interval '0' THEN
+		IF (SELECT x.xmin::text::xid8 = pg_current_xact_id_if_assigned()
+			  FROM reindex.verify_run x WHERE x.id = run_id) THEN
+			RAISE EXCEPTION 'verify run % was queued by this transaction', run_id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'The streamer sees the run only once the transaction that queued it commits.',
+				HINT = 'Commit, then call reindex_verify_wait().';
+		END IF;
+		IF current_setting('transaction_isolation') <> 'read committed' THEN
+			RAISE EXCEPTION 'reindex_verify_wait() needs the read committed isolation level'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'A transaction snapshot would never show the run''s progress.';
+		END IF;
+	END IF;
+	LOOP
+		EXIT WHEN v.state IN ('done', 'failed') OR clock_timestamp() >= deadline;
+		IF v.phase IS DISTINCT FROM said THEN
+			RAISE NOTICE 'verify run %: %', run_id, coalesce(v.phase, v.state);
+			said := v.phase;
+		END IF;
+		PERFORM pg_catalog.pg_sleep(0.1);
+		SELECT * INTO v FROM reindex.verify_run x WHERE x.id = run_id;
+	END LOOP;
+	RETURN v;
+END
+$$;
+COMMENT ON FUNCTION reindex_verify_wait(bigint, interval) IS 'wait until a verify run is done or failed, at most timeout (0: do not wait), and return it: counts of rows and documents checked, missing, extra, stale, mismatched, changed while running, repaired, samples of ids, error';
+
+-- The last finished verify of a target, as reindex_status() shows it.
+CREATE FUNCTION _verify_summary(target_id bigint, OUT verified_at timestamptz, OUT verify text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT v.finished_at,
+		   CASE WHEN v.state = 'failed' THEN 'failed: ' || coalesce(v.error, 'no reason recorded')
+				WHEN v.missing + v.extra + v.stale + v.mismatched = 0
+				THEN format('clean: %s rows, %s documents', v.rows_checked, v.docs_checked)
+				ELSE format('%s missing, %s extra, %s stale, %s mismatched%s',
+							v.missing, v.extra, v.stale, v.mismatched,
+							CASE WHEN v.repair THEN format(' (%s repaired, %s not)',
+														   v.repaired, v.repair_failed) ELSE '' END)
+		   END
+	  FROM reindex.verify_run v
+	 WHERE v.target_id = _verify_summary.target_id AND v.state IN ('done', 'failed')
+	 ORDER BY v.id DESC LIMIT 1
+$$;
+COMMENT ON FUNCTION _verify_summary(bigint) IS 'internal: when the target was last verified and what was found';
+
+-- Is the newest finished verify of the target clean (nothing found)?
+CREATE FUNCTION _verified_clean(target_id bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce((SELECT v.state = 'done' AND v.missing + v.extra + v.stale + v.mismatched = 0
+					   FROM reindex.verify_run v
+					  WHERE v.target_id = _verified_clean.target_id AND v.state IN ('done', 'failed')
+					  ORDER BY v.id DESC LIMIT 1), false)
+$$;
+COMMENT ON FUNCTION _verified_clean(bigint) IS 'internal: true when the newest finished verify of the target found no difference';
+
+-- 0.2 (verify): _check_options (src/sql/12_internal.sql)
+CREATE OR REPLACE FUNCTION _check_options(source regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	valid CONSTANT text[] := ARRAY['backfill_workers', 'batch_size', 'exclude_columns',
+		'include_columns', 'lag_threshold_bytes', 'mappings', 'require_verified', 'settings'];
+	k text;
+	v jsonb;
+	col text;
+	n numeric;
+	result jsonb := jsonb_build_object('backfill_workers', 2, 'batch_size', 1000,
+		'lag_threshold_bytes', 1048576);
+BEGIN
+	IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR k, v IN SELECT * FROM jsonb_each(options) ORDER BY 1 LOOP
+		IF NOT k = ANY (valid) THEN
+			RAISE EXCEPTION 'unknown option "%"', k
+				USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = 'Valid options are: ' || array_to_string(valid, ', ') || '.';
+		END IF;
+		IF k IN ('backfill_workers', 'batch_size', 'lag_threshold_bytes') THEN
+			n := CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END;
+			IF n IS NULL OR n <> trunc(n)
+				OR (k = 'backfill_workers' AND (n < 1 OR n > 64))
+				OR (k = 'batch_size' AND (n < 1 OR n > 100000))
+				OR (k = 'lag_threshold_bytes' AND (n < 0 OR n > 9223372036854775807)) THEN
+				RAISE EXCEPTION 'option "%" must be %', k,
+					CASE k WHEN 'backfill_workers' THEN 'an integer between 1 and 64'
+						   WHEN 'batch_size' THEN 'an integer between 1 and 100000'
+						   ELSE 'a non-negative integer' END
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k IN ('include_columns', 'exclude_columns') THEN
+			IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0
+				OR EXISTS (SELECT FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+				RAISE EXCEPTION 'option "%" must be a non-empty array of column names', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			FOR col IN SELECT jsonb_array_elements_text(v) LOOP
+				IF NOT EXISTS (SELECT FROM pg_attribute
+							   WHERE attrelid = source AND attname = col
+								 AND attnum > 0 AND NOT attisdropped) THEN
+					RAISE EXCEPTION 'column "%" of option "%" does not exist in table %', col, k, source
+						USING ERRCODE = 'undefined_column';
+				END IF;
+			END LOOP;
+		ELSIF k = 'require_verified' THEN
+			IF jsonb_typeof(v) <> 'boolean' THEN
+				RAISE EXCEPTION 'option "require_verified" must be true or false'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k IN ('settings', 'mappings') THEN
+			IF jsonb_typeof(v) <> 'object' THEN
+				RAISE EXCEPTION 'option "%" must be a JSON object', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		END IF;
+		result := result || jsonb_build_object(k, v);
+	END LOOP;
+	IF options ? 'include_columns' AND options ? 'exclude_columns' THEN
+		RAISE EXCEPTION 'options "include_columns" and "exclude_columns" cannot be used together'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION _check_options(regclass, jsonb) IS 'internal: validate the options of reindex_begin and fill in defaults';
+
+-- 0.2 (verify): reindex_swap_alias (src/sql/24_lifecycle.sql)
+CREATE OR REPLACE FUNCTION reindex_swap_alias(alias text, force boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+	lag numeric;
+BEGIN
+	j := reindex._lock_active_job(alias);
+	IF j.state = 'swapped' THEN
+		RAISE NOTICE 'alias "%" already points to the new index of reindex job %', alias, j.id;
+		RETURN j.id;
+	END IF;
+	IF j.state = 'backfilling' THEN
+		RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'The new index is still being backfilled.',
+			HINT = 'Wait until reindex_status() reports state "ready".';
+	END IF;
+	lag := reindex._target_lag_bytes(j.new_target);
+	IF NOT coalesce(force, false) THEN
+		IF j.state NOT IN ('ready', 'rolled_back') THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('It is in state "%s".', j.state),
+				HINT = 'Wait until reindex_status() reports state "ready", or pass force => true to swap while it catches up.';
+		END IF;
+		IF lag IS NULL OR lag > j.lag_threshold_bytes THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('The new index lags %s bytes of WAL behind, more than the threshold of %s bytes.',
+								coalesce(lag::text, 'an unknown number of'), j.lag_threshold_bytes),
+				HINT = 'Wait until reindex_status() shows lag_bytes below the threshold (is the streamer running?), or pass force => true.';
+		END IF;
+	END IF;
+	IF NOT coalesce(force, false) AND coalesce((j.options ->> 'require_verified')::boolean, false)
+		AND NOT reindex._verified_clean(j.new_target) THEN
+		RAISE EXCEPTION 'reindex job % has no clean verify of its new index', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('The job was started with require_verified; the newest finished verify of index "%s" %s.',
+							(SELECT t.index_name FROM reindex.target t WHERE t.id = j.new_target),
+							coalesce((SELECT 'found: ' || s.verify FROM reindex._verify_summary(j.new_target) s
+									   WHERE s.verify IS NOT NULL), 'does not exist')),
+			HINT = format('Run SELECT reindex.reindex_verify(%L) and reindex_verify_wait() on its id (with repair => true to fix what it finds, then verify again), or pass force => true.',
+						  (SELECT t.index_name FROM reindex.target t WHERE t.id = j.new_target));
+	END IF;
+	UPDATE reindex.job SET state = 'swapped' WHERE id = j.id;
+	PERFORM reindex._move_alias(alias,
+		(SELECT a.current_target FROM reindex.alias a WHERE a.name = reindex_swap_alias.alias),
+		j.new_target);
+	RETURN j.id;
+END
+$$;
+COMMENT ON FUNCTION reindex_swap_alias(text, boolean) IS 'point the alias at the new index of its ready job: one atomic _aliases request plus the catalog change, in one transaction; force => true also swaps a job that is still catching up (or, with the job option require_verified, one without a clean verify); idempotent';
+
+-- 0.2 (verify): grant_admin (src/sql/28_privileges.sql)
+CREATE OR REPLACE FUNCTION grant_admin(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	f text;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoints TO %s', role::text);
+	FOREACH f IN ARRAY ARRAY[
+		'reindex.version()',
+		'reindex.endpoint_add(text, text, text, text, text, text, boolean, text)',
+		'reindex.endpoint_alter(text, text, text, text, text, text, boolean, text)',
+		'reindex.endpoint_drop(text)',
+		'reindex.reindex_begin(regclass, text, text, text, jsonb)',
+		'reindex.reindex_status(text)',
+		'reindex.reindex_swap_alias(text, boolean)',
+		'reindex.reindex_rollback(text)',
+		'reindex.reindex_finish(bigint, boolean)',
+		'reindex.reindex_cancel(bigint)',
+		'reindex.reindex_verify(text, boolean, jsonb)',
+		'reindex.reindex_verify_wait(bigint, interval)'] LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION grant_admin(regrole) IS 'let a role run the reindex SQL API (endpoints, begin, status, swap, rollback, finish, cancel, verify)';
+
+-- 0.2 (verify): grant_streamer (src/sql/28_privileges.sql)
+CREATE OR REPLACE FUNCTION grant_streamer(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	f regprocedure;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %s', role::text);
+	EXECUTE format('GRANT UPDATE (state, consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
+				   ' events_applied, stale_rejected, retried, dead_lettered, lag_bytes, lag_seconds,'
+				   ' last_error, streamer_id, heartbeat_at, backfill_started_at, backfill_done_at, updated_at)'
+				   ' ON reindex.target TO %s', role::text);
+	EXECUTE format('GRANT UPDATE (state, error, updated_at, finished_at) ON reindex.job TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT ON reindex.dead_letter, reindex.history TO %s', role::text);
+	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %s', role::text);
+	EXECUTE format('GRANT SELECT, UPDATE ON reindex.verify_run TO %s', role::text);
+	-- the version check and the document encoder (src/sql/30_*.sql onwards)
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+			  WHERE p.pronamespace = 'reindex'::regnamespace
+				AND p.proname IN ('version', 'document', 'document_by_key', 'absent_ids') LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
+	END LOOP;
+	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN
+		RAISE NOTICE 'role "%" cannot stream changes yet', role
+			USING HINT = format('Give it the REPLICATION attribute with ALTER ROLE %s REPLICATION, and SELECT on the source tables.', role::text);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION grant_streamer(regrole) IS 'give the streamer''s role exactly the catalog privileges it needs (it also needs REPLICATION and SELECT on the source tables)';
+
+-- 0.2: reindex_begin takes the option require_verified
+COMMENT ON FUNCTION reindex_begin(regclass, text, text, text, jsonb) IS 'start reindexing source into the new index new_index behind alias (created on first use) on a search endpoint; creates the index with options settings and mappings; returns the job id. Options: backfill_workers, batch_size, exclude_columns, include_columns, lag_threshold_bytes, mappings, require_verified, settings';
+
+-- 0.2: reindex_status shows the last verify (new result columns: dropped
+-- and created again; roles that could execute it keep that privilege)
+SELECT pg_catalog.set_config('reindex_upgrade.status_grantees', coalesce(string_agg(a.grantee::regrole::text, ','), ''), true)
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = 'reindex.reindex_status(text)'::regprocedure
+   AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner;
+DROP FUNCTION reindex_status(text);
+CREATE FUNCTION reindex_status(alias text DEFAULT NULL)
+RETURNS TABLE (alias text, job_id bigint, state text, old_index text, new_index text,
+			   rows_backfilled bigint, rows_estimated bigint, percent_done numeric,
+			   events_applied bigint, stale_rejected bigint, retried bigint,
+			   dead_lettered bigint, lag_bytes numeric, lag_seconds float8,
+			   heartbeat_age interval, streamer text, message text, last_error text,
+			   started_at timestamptz, updated_at timestamptz,
+			   old_events_applied bigint, old_dead_lettered bigint, old_lag_bytes numeric,
+			   old_lag_seconds float8,
+			   verified_at timestamptz, verify text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT j.alias, j.id, j.state, o.index_name, n.index_name,
+		   n.rows_backfilled, n.rows_estimated,
+		   CASE WHEN n.backfill_done_at IS NOT NULL THEN 100.0
+				WHEN n.rows_estimated > 0
+				THEN least(100.0, round(100.0 * n.rows_backfilled / n.rows_estimated, 1))
+		   END,
+		   n.events_applied, n.stale_rejected, n.retried, n.dead_lettered,
+		   CASE WHEN active THEN reindex._target_lag_bytes(n.id) END,
+		   CASE WHEN active THEN n.lag_seconds END,
+		   date_trunc('second', clock_timestamp() - n.heartbeat_at),
+		   n.streamer_id,
+		   CASE WHEN j.state = 'completed' THEN 'completed'
+				WHEN j.state = 'cancelled' THEN 'cancelled'
+				WHEN j.state = 'failed' THEN 'failed: ' || coalesce(j.error, 'no reason recorded')
+				WHEN n.heartbeat_at IS NULL THEN 'waiting for a streamer'
+				WHEN clock_timestamp() - n.heartbeat_at > interval '1 minute'
+				THEN 'streamer heartbeat is older than a minute'
+				WHEN j.state = 'backfilling' THEN 'backfilling'
+				WHEN j.state = 'catching_up' THEN 'catching up'
+				WHEN j.state = 'ready' THEN 'ready to swap'
+				WHEN j.state = 'swapped' THEN 'swapped: finish with reindex_finish() or roll back with reindex_rollback()'
+				WHEN j.state = 'rolled_back' THEN 'rolled back: swap again or cancel'
+		   END,
+		   coalesce(n.last_error, j.error),
+		   j.created_at, greatest(j.updated_at, n.updated_at),
+		   o.events_applied, o.dead_lettered,
+		   CASE WHEN active THEN reindex._target_lag_bytes(o.id) END,
+		   CASE WHEN active THEN o.lag_seconds END,
+		   vs.verified_at, vs.verify
+	  FROM reindex.job j
+	  JOIN reindex.target n ON n.id = j.new_target
+	  LEFT JOIN reindex.target o ON o.id = j.old_target
+	  CROSS JOIN LATERAL (SELECT j.state IN ('backfilling', 'catching_up', 'ready',
+											 'swapped', 'rolled_back') AS active) x
+	  LEFT JOIN LATERAL reindex._verify_summary(n.id) vs ON true
+	 WHERE reindex_status.alias IS NULL OR j.alias = reindex_status.alias
+	 ORDER BY j.alias, j.id
+$$;
+COMMENT ON FUNCTION reindex_status(text) IS 'one row per reindex job (of one alias, or of all): state, indexes, backfill progress, events applied, stale writes rejected, dead letters, lag, streamer heartbeat age and a message (such as "waiting for a streamer"), and the old index''s events applied, dead letters and lag while it is still fed, and when the new index was last verified (reindex_verify) with what was found';
+REVOKE ALL ON FUNCTION reindex_status(text) FROM PUBLIC;
+DO $$
+BEGIN
+	IF current_setting('reindex_upgrade.status_grantees') <> '' THEN
+		EXECUTE 'GRANT EXECUTE ON FUNCTION reindex.reindex_status(text) TO '
+			|| current_setting('reindex_upgrade.status_grantees');
+	END IF;
+END
+$$;
+
+-- 0.2: absent_ids (src/sql/30_document.sql)
+CREATE FUNCTION absent_ids(rel regclass, ids jsonb)
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'reindex_absent_ids'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION absent_ids(regclass, jsonb) IS
+	'the document ids of a JSON array that no row of rel has (in the caller''s snapshot); an id that cannot be one of rel''s is absent';
+
+
+-- new functions of reindex_verify: nothing for PUBLIC (as 28_privileges.sql)
+REVOKE ALL ON FUNCTION absent_ids(regclass, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _verify_options(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _verify_target(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION reindex_verify(text, boolean, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION reindex_verify_wait(bigint, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _verify_summary(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _verified_clean(bigint) FROM PUBLIC;
