@@ -303,3 +303,46 @@ bulk_item_meta(const char *item, size_t len, char **id, uint64_t *version)
 	json_decref(root);
 	return *id != NULL;
 }
+
+/* Undo COPY text escaping in place; returns the new length. */
+size_t
+copy_unescape(char *s, size_t n)
+{
+	size_t		i,
+				o = 0;
+
+	for (i = 0; i < n; i++)
+	{
+		if (s[i] != '\\' || i + 1 >= n)
+		{
+			s[o++] = s[i];
+			continue;
+		}
+		i++;
+		switch (s[i])
+		{
+			case 'n':
+				s[o++] = '\n';
+				break;
+			case 't':
+				s[o++] = '\t';
+				break;
+			case 'r':
+				s[o++] = '\r';
+				break;
+			case 'b':
+				s[o++] = '\b';
+				break;
+			case 'f':
+				s[o++] = '\f';
+				break;
+			case 'v':
+				s[o++] = '\v';
+				break;
+			default:
+				s[o++] = s[i];
+				break;
+		}
+	}
+	return o;
+}

@@ -21,120 +21,18 @@
 
 #include "streamer.h"
 
-typedef struct Scan
-{
-	const char *p;
-	const char *end;
-} Scan;
-
-static void
-ws(Scan *s)
-{
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
-		s->p++;
-}
-
-static bool
-eat(Scan *s, char c)
-{
-	ws(s);
-	if (s->p >= s->end || *s->p != c)
-		return false;
-	s->p++;
-	return true;
-}
-
-/* A string at s->p; str and len get its raw contents (between the quotes). */
-static bool
-scan_string(Scan *s, const char **str, size_t *len)
-{
-	size_t		e;
-
-	ws(s);
-	if (!wire_json_string_end(s->p, s->end - s->p, &e))
-		return false;
-	if (str)
-	{
-		*str = s->p + 1;
-		*len = e - 2;
-	}
-	s->p += e;
-	return true;
-}
-
-/* Skip one value of any kind (containers by depth, strings honouring escapes). */
-static bool
-scan_skip(Scan *s)
-{
-	int			depth = 0;
-
-	ws(s);
-	do
-	{
-		if (s->p >= s->end)
-			return false;
-		switch (*s->p)
-		{
-			case '"':
-				if (!scan_string(s, NULL, NULL))
-					return false;
-				break;
-			case '{':
-			case '[':
-				depth++;
-				s->p++;
-				break;
-			case '}':
-			case ']':
-				if (depth == 0)
-					return false;
-				depth--;
-				s->p++;
-				break;
-			case ',':
-			case ':':
-			case ' ':
-			case '\n':
-			case '\r':
-			case '\t':
-				if (depth == 0)
-					return false;
-				s->p++;
-				break;
-			default:
-				/* number, true, false, null */
-				if (!((*s->p >= '0' && *s->p <= '9') || *s->p == '-' ||
-					  (*s->p >= 'a' && *s->p <= 'z')))
-					return false;
-				while (s->p < s->end && ((*s->p >= '0' && *s->p <= '9') ||
-										 (*s->p >= 'a' && *s->p <= 'z') ||
-										 *s->p == '-' || *s->p == '+' ||
-										 *s->p == '.' || *s->p == 'E'))
-					s->p++;
-				break;
-		}
-	} while (depth > 0);
-	return true;
-}
-
-static bool
-key_is(const char *k, size_t klen, const char *name)
-{
-	return klen == strlen(name) && memcmp(k, name, klen) == 0;
-}
-
 /*
  * One item: {"<op>":{... "status":N ... "error":{...} ...}}.  *err_start and
  * *err_len locate the error value's raw JSON (len 0 when absent).
  */
 static bool
-scan_item(Scan *s, long *status, const char **err_start, size_t *err_len)
+scan_item(JsonScan *s, long *status, const char **err_start, size_t *err_len)
 {
 	*status = -1;
 	*err_len = 0;
-	if (!eat(s, '{') || !scan_string(s, NULL, NULL) || !eat(s, ':') || !eat(s, '{'))
+	if (!js_eat(s, '{') || !js_string(s, NULL, NULL) || !js_eat(s, ':') || !js_eat(s, '{'))
 		return false;
-	ws(s);
+	js_ws(s);
 	if (s->p < s->end && *s->p == '}')
 		s->p++;
 	else
@@ -144,10 +42,10 @@ scan_item(Scan *s, long *status, const char **err_start, size_t *err_len)
 			const char *k;
 			size_t		klen;
 
-			if (!scan_string(s, &k, &klen) || !eat(s, ':'))
+			if (!js_string(s, &k, &klen) || !js_eat(s, ':'))
 				return false;
-			ws(s);
-			if (key_is(k, klen, "status"))
+			js_ws(s);
+			if (js_key_is(k, klen, "status"))
 			{
 				char	   *e;
 
@@ -156,25 +54,25 @@ scan_item(Scan *s, long *status, const char **err_start, size_t *err_len)
 					return false;
 				s->p = e;
 			}
-			else if (key_is(k, klen, "error"))
+			else if (js_key_is(k, klen, "error"))
 			{
 				const char *start = s->p;
 
-				if (!scan_skip(s))
+				if (!js_skip(s))
 					return false;
 				*err_start = start;
 				*err_len = s->p - start;
 			}
-			else if (!scan_skip(s))
+			else if (!js_skip(s))
 				return false;
-			if (eat(s, ','))
+			if (js_eat(s, ','))
 				continue;
-			if (!eat(s, '}'))
+			if (!js_eat(s, '}'))
 				return false;
 			break;
 		}
 	}
-	return *status >= 0 && eat(s, '}');
+	return *status >= 0 && js_eat(s, '}');
 }
 
 static ItemOutcome
@@ -199,26 +97,26 @@ static bool
 scan_response(const char *body, size_t len, int nitems, ItemOutcome *out,
 			  char **errors, long *statuses)
 {
-	Scan		s = {body, body + len};
+	JsonScan	s = {body, body + len};
 	bool		no_errors = false;
 
-	if (!eat(&s, '{'))
+	if (!js_eat(&s, '{'))
 		return false;
 	for (;;)
 	{
 		const char *k;
 		size_t		klen;
 
-		if (!scan_string(&s, &k, &klen) || !eat(&s, ':'))
+		if (!js_string(&s, &k, &klen) || !js_eat(&s, ':'))
 			return false;
-		ws(&s);
-		if (key_is(k, klen, "errors"))
+		js_ws(&s);
+		if (js_key_is(k, klen, "errors"))
 		{
 			no_errors = (s.end - s.p >= 5 && memcmp(s.p, "false", 5) == 0);
-			if (!scan_skip(&s))
+			if (!js_skip(&s))
 				return false;
 		}
-		else if (key_is(k, klen, "items"))
+		else if (js_key_is(k, klen, "items"))
 		{
 			int			i = 0;
 
@@ -233,9 +131,9 @@ scan_response(const char *body, size_t len, int nitems, ItemOutcome *out,
 				}
 				return true;
 			}
-			if (!eat(&s, '['))
+			if (!js_eat(&s, '['))
 				return false;
-			ws(&s);
+			js_ws(&s);
 			if (s.p < s.end && *s.p == ']')
 				s.p++;
 			else
@@ -261,17 +159,17 @@ scan_response(const char *body, size_t len, int nitems, ItemOutcome *out,
 						}
 					}
 					i++;
-					if (eat(&s, ','))
+					if (js_eat(&s, ','))
 						continue;
-					if (!eat(&s, ']'))
+					if (!js_eat(&s, ']'))
 						return false;
 					break;
 				}
 			return i == nitems;
 		}
-		else if (!scan_skip(&s))
+		else if (!js_skip(&s))
 			return false;
-		if (!eat(&s, ','))
+		if (!js_eat(&s, ','))
 			return false;		/* the object ended without "items" */
 	}
 }

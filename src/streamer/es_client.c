@@ -464,3 +464,32 @@ backoff_ms(int attempt)
 		step = cap;
 	return step / 2 + (uint64_t) (rand() % (int) (step / 2 + 1));
 }
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* A deep copy of an endpoint (for a thread that outlives the Target). */
+void
+endpoint_copy(Endpoint *dst, const Endpoint *src)
+{
+	dst->url = dup_or_null(src->url);
+	dst->username = dup_or_null(src->username);
+	dst->password = dup_or_null(src->password);
+	dst->api_key = dup_or_null(src->api_key);
+	dst->ca_file = dup_or_null(src->ca_file);
+	dst->verify_tls = src->verify_tls;
+}
+
+void
+endpoint_free(Endpoint *ep)
+{
+	free(ep->url);
+	free(ep->username);
+	free(ep->password);
+	free(ep->api_key);
+	free(ep->ca_file);
+	memset(ep, 0, sizeof(*ep));
+}

@@ -6,7 +6,8 @@
  * (backfilling -> streaming -> retiring -> retired/dropped, plus cancelled
  * and failed jobs), the status tick (catalog progress, lag, job transitions
  * catching_up -> ready), the --once / --until-lsn exit conditions and the
- * clean shutdown (flush, confirm, exit 0).
+ * clean shutdown (flush, confirm, exit 0).  reindex_verify runs are claimed
+ * and reaped here (verify_tick) and run on threads of their own (verify.c).
  *
  * Invariants: one thread runs this loop and everything touching streams;
  * a target's stream is opened only when the catalog says streaming, i.e.
@@ -281,11 +282,7 @@ free_target(Target *t)
 	free(t->include_arr);
 	free(t->exclude_arr);
 	free(t->requested_settings);
-	free(t->ep.url);
-	free(t->ep.username);
-	free(t->ep.password);
-	free(t->ep.api_key);
-	free(t->ep.ca_file);
+	endpoint_free(&t->ep);
 	pthread_mutex_destroy(&t->err_lock);
 	free(t);
 }
@@ -751,6 +748,7 @@ main(int argc, char **argv)
 			status_tick(false);
 			last_status = now;
 		}
+		verify_tick(main_cat, targets, ntargets);
 		if (opt.alias_check_interval_ms > 0 &&
 			now - last_alias_check >= (uint64_t) opt.alias_check_interval_ms)
 		{
@@ -778,6 +776,7 @@ main(int argc, char **argv)
 	}
 	if (shutdown_requested)
 		log_info(NULL, "shutting down: flushing and confirming");
+	verify_stop();
 	shutdown_streams();
 	status_summary(targets, ntargets);
 	{

@@ -84,8 +84,22 @@ void		buf_reset(Buf *b);
 void		buf_free(Buf *b);
 
 uint64_t	now_ms(void);
+size_t		copy_unescape(char *s, size_t n);	/* COPY text format, in place */
 bool		parse_lsn(const char *s, uint64_t *out);
 void		format_lsn(uint64_t lsn, char out[32]);
+
+/*---- JSON response scanner (json_scan.c) ----*/
+typedef struct JsonScan
+{
+	const char *p;
+	const char *end;
+} JsonScan;
+
+void		js_ws(JsonScan *s);
+bool		js_eat(JsonScan *s, char c);
+bool		js_string(JsonScan *s, const char **str, size_t *len);
+bool		js_skip(JsonScan *s);
+bool		js_key_is(const char *k, size_t klen, const char *name);
 
 /*---- wire format v1 (wire.c) ----*/
 typedef enum WireType
@@ -210,6 +224,8 @@ void		es_bulk_failure(const EsResponse *r, char *out, size_t len);
 void		es_bulk_bytes(unsigned long long *sent, unsigned long long *raw);
 uint64_t	backoff_ms(int attempt);
 void		es_global_cleanup(void);
+void		endpoint_copy(Endpoint *dst, const Endpoint *src);
+void		endpoint_free(Endpoint *ep);
 
 /*---- target and catalog (catalog.c) ----*/
 typedef struct Counters
@@ -326,6 +342,10 @@ void		backfill_progress(Backfill *b, int64_t *done_chunks, int64_t *total_chunks
 
 /*---- alias drift repair (aliases.c) ----*/
 void		alias_repair(PGconn *c, Target **targets, int n);
+
+/*---- reindex_verify runs (verify.c) ----*/
+void		verify_tick(PGconn *c, Target **targets, int n);
+void		verify_stop(void);
 
 /*---- status and progress (status.c) ----*/
 void		status_progress_bar(Target **targets, int n);

@@ -269,6 +269,32 @@ class Env:
         self.streamers = [s for s in self.streamers if s.alive()]
         return rcs
 
+    # -- reindex_verify (the product's own reconciliation)
+    def verify(self, index, repair=False, options=None, timeout=300):
+        """reindex_verify + reindex_verify_wait: the finished run as a dict."""
+        run = self.one("SELECT reindex.reindex_verify(%s, %s, %s::jsonb)",
+                       (index, repair, json.dumps(options or {})))
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT * FROM reindex.reindex_verify_wait(%s, %s * interval '1 s')",
+                        (run, timeout))
+            cols = [d[0] for d in cur.description]
+            row = dict(zip(cols, cur.fetchone()))
+        assert row["state"] in ("done", "failed"), (row, self.streamer_logs())
+        return row
+
+    def assert_verified(self, indexes, timeout=300):
+        """reindex_verify on each index: done, 0 missing / extra / stale /
+        mismatched, and every row and document checked."""
+        runs = []
+        for index in indexes:
+            r = self.verify(index, timeout=timeout)
+            diffs = {k: r[k] for k in ("missing", "extra", "stale", "mismatched")}
+            assert r["state"] == "done" and not any(diffs.values()), \
+                (index, r, self.streamer_logs())
+            assert r["rows_checked"] > 0 and r["docs_checked"] > 0, (index, r)
+            runs.append(r)
+        return runs
+
     # -- oracle
     def reconcile(self, indexes, audit_slot="audit", timeout=180, lsn=None):
         """Quiesce every index past the current WAL position, then compare;

@@ -15,7 +15,9 @@ Invariants checked (DESIGN.md I1-I3):
     consistent point of that snapshot.  A backfill resumed after a crash
     reads the remaining chunks from a fresh snapshot, so the allowed snapshot
     points are the target's consistent point and every chunk's snapshot_lsn;
-    with no crash that set has one element and the check is exact.
+    with no crash that set has one element and the check is exact.  A
+    reindex_verify repair re-sends rows read from its own snapshot: the
+    snapshot points of repairing runs are allowed too.
 Used by the tests under test/streamer/ and by contrib/demo/demo.sh
 (`/usr/bin/python3 test/streamer/streamer_oracle.py --help`).
 """
@@ -128,6 +130,11 @@ def target_info(conn, index):
         cur.execute("""SELECT DISTINCT snapshot_lsn::text FROM reindex.backfill_chunk
                         WHERE target_id = %s AND snapshot_lsn IS NOT NULL""", (tid,))
         cps = {lsn_to_int(r[0]) for r in cur.fetchall()}
+        # a reindex_verify repair re-sends rows read from its own snapshot
+        cur.execute("""SELECT DISTINCT snapshot_lsn::text FROM reindex.verify_run
+                        WHERE target_id = %s AND repair AND repaired > 0
+                          AND snapshot_lsn IS NOT NULL""", (tid,))
+        cps |= {lsn_to_int(r[0]) for r in cur.fetchall()}
     conn.commit()
     if cp is not None:
         cps.add(lsn_to_int(cp))
