@@ -79,3 +79,11 @@ SELECT * FROM reindex.absent_ids('k2', jsonb_build_array(
 SELECT * FROM reindex.absent_ids('k1', '{"a": 1}');
 SELECT * FROM reindex.absent_ids('k1', '[1]');
 SELECT count(*) FROM reindex.absent_ids('k1', '[]');
+
+\o /dev/null
+SELECT (reindex._http('default', 'DELETE', '/' || index_name)).status
+  FROM reindex.target WHERE state <> 'dropped' ORDER BY id;
+\o
+DROP TABLE vdocs, k1, k2;
+DROP FUNCTION play_streamer(bigint, text);
+DROP EXTENSION reindex;
