@@ -1226,9 +1226,18 @@ do_search(Server *srv, SearchReq *r, IndexList *l, Response *resp, int64_t t0,
 		s.limit = want;
 		for (int i = 0; i < l->n && s.nhits < want; i++)
 		{
+			int64_t		from = 0;
+
+			/* after a _doc key: start right behind it, not at the front */
+			if (after && (int64_t) after[0].num >= ((int64_t) i << 32))
+			{
+				if ((int64_t) after[0].num >> 32 > i)
+					continue;
+				from = ((int64_t) after[0].num & 0xffffffff) + 1;
+			}
 			s.ix = l->v[i];
 			s.ixno = i;
-			index_foreach_visible(l->v[i], page_doc, &s);
+			index_foreach_visible_from(l->v[i], (uint32_t) from, page_doc, &s);
 		}
 	}
 	else

@@ -1109,9 +1109,15 @@ index_maybe_refresh(Index *ix, int64_t now_ms)
 void
 index_foreach_visible(Index *ix, DocVisitor cb, void *arg)
 {
+	index_foreach_visible_from(ix, 0, cb, arg);
+}
+
+void
+index_foreach_visible_from(Index *ix, uint32_t from, DocVisitor cb, void *arg)
+{
 	uint32_t	i;
 
-	for (i = 0; i < ix->ndocs; i++)
+	for (i = from; i < ix->ndocs; i++)
 	{
 		Doc		   *d = ix->docs[i];
 

@@ -195,6 +195,8 @@ void		index_prune_tombstones(Index *ix, int64_t now_ms);
  * false.  The callback must not add or remove docs. */
 typedef bool (*DocVisitor) (void *arg, Index *ix, Doc *d);
 void		index_foreach_visible(Index *ix, DocVisitor cb, void *arg);
+/* the same from position from of Index.docs on (a _doc search_after page) */
+void		index_foreach_visible_from(Index *ix, uint32_t from, DocVisitor cb, void *arg);
 
 /* ---- aliases ---- */
 Alias	   *index_find_alias(Index *ix, const char *alias);

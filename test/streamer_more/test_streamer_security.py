@@ -36,7 +36,6 @@ def set_allowed_hosts(env, value):
 def test_allowed_hosts_refuse_then_allow(env):
     create_items_table(env, "sec_allow", 300)
     job = env.begin("sec_allow", "sec_allow", "sec_allow_v1")  # the backend may reach it now
-    env.create_audit_slot("audit_allow")
     try:
         set_allowed_hosts(env, "10.0.0.0/8")
         env.start_streamer("allow")
@@ -51,7 +50,7 @@ def test_allowed_hosts_refuse_then_allow(env):
         env.sql("ALTER SYSTEM RESET reindex.allowed_hosts")
         env.sql("SELECT pg_reload_conf()")
     env.wait_job(job, "ready")
-    env.reconcile(["sec_allow_v1"], audit_slot="audit_allow")
+    env.assert_verified(["sec_allow_v1"])
     assert "search endpoints restricted to reindex.allowed_hosts = '10.0.0.0/8'" in env.streamers[-1].output()
     assert env.stop_streamers() == {"allow": 0}
 
@@ -64,7 +63,6 @@ def test_bad_bulk_answers_are_retried(env, mode):
     try:
         env.sql("SELECT reindex.endpoint_add(%s, %s)", ("hostile_" + mode, proxy.url))
         create_items_table(env, name, 200)
-        env.create_audit_slot("audit_" + mode)
         saved, env.endpoint = env.endpoint, "hostile_" + mode
         try:
             job = env.begin(name, name, name + "_v1")
@@ -74,7 +72,7 @@ def test_bad_bulk_answers_are_retried(env, mode):
         wait_for(lambda: proxy.hostile_left == 0, 120, "the bad answers to be served")
         env.wait_job(job, "ready")
         env.sql("UPDATE %s SET qty = qty + 1 WHERE id <= 20" % name)
-        env.reconcile([name + "_v1"], audit_slot="audit_" + mode)
+        env.assert_verified([name + "_v1"])
         assert s.alive()
         out = s.output()
         assert "retrying" in out, out[-2000:]
