@@ -11,21 +11,8 @@
 ROWS=${BENCH_BACKFILL_ROWS:-1000000}
 
 bench_setup backfill
-q "CREATE TABLE b (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL, price numeric(10,2), at timestamptz NOT NULL, note text)" >/dev/null
-q "INSERT INTO b SELECT g, 'name ' || g, g % 1000, g / 100.0, '2026-01-01'::timestamptz + g * interval '1 s', md5(g::text) FROM generate_series(1, $ROWS) g" >/dev/null
-q "VACUUM ANALYZE b" >/dev/null
-echo "# table b: $ROWS rows, $(q "SELECT pg_size_pretty(pg_relation_size('b'))"), avg row $(q "SELECT avg(pg_column_size(b.*))::int FROM b") bytes"
-
-base=()
-for i in $(seq 1 "$RUNS"); do
-	t0=$(date +%s.%N)
-	"$PGBINDIR/psql" -X -q -c "COPY (SELECT to_jsonb(t) FROM b t) TO STDOUT" >/dev/null || exit 1
-	t1=$(date +%s.%N)
-	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-	base+=("$($PY -c "print(round($ROWS / $s))")")
-	echo "  baseline run $i: ${s}s"
-done
-b=$(median "${base[@]}")
+table_b "$ROWS"
+b=$(copy_baseline "$ROWS")
 
 rss=()
 n=0

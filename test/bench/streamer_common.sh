@@ -98,3 +98,25 @@ peak_rss_report() {	# peak_rss_report KB...
 	local mb=$((max / 1024))
 	echo "streamer peak RSS: $mb MB (target <= 64 MB: $([ "$mb" -le 64 ] && echo met || echo NOT met))"
 }
+
+# table_b ROWS: the 1M-row table of about 100 bytes a row (backfill, verify)
+table_b() {
+	q "CREATE TABLE b (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL, price numeric(10,2), at timestamptz NOT NULL, note text)" >/dev/null
+	q "INSERT INTO b SELECT g, 'name ' || g, g % 1000, g / 100.0, '2026-01-01'::timestamptz + g * interval '1 s', md5(g::text) FROM generate_series(1, $1) g" >/dev/null
+	q "VACUUM ANALYZE b" >/dev/null
+	echo "# table b: $1 rows, $(q "SELECT pg_size_pretty(pg_relation_size('b'))"), avg row $(q "SELECT avg(pg_column_size(b.*))::int FROM b") bytes"
+}
+
+# copy_baseline ROWS: median rows/s of COPY (SELECT to_jsonb(t) FROM b t) TO STDOUT
+copy_baseline() {
+	local base=() t0 t1 s i
+	for i in $(seq 1 "$RUNS"); do
+		t0=$(date +%s.%N)
+		"$PGBINDIR/psql" -X -q -c "COPY (SELECT to_jsonb(t) FROM b t) TO STDOUT" >/dev/null || exit 1
+		t1=$(date +%s.%N)
+		s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+		base+=("$($PY -c "print(round($1 / $s))")")
+		echo "  baseline run $i: ${s}s" >&2
+	done
+	median "${base[@]}"
+}
