@@ -14,11 +14,13 @@ ifneq ($(DEPS_OK),yes)
 
 # A fresh machine: install the Debian packages, then do what was asked.  Every
 # target is phony: test/ is a folder, and a target named like a file or folder
-# would otherwise be "up to date" and do nothing.
-FRESH_TARGETS := all install installcheck test demo bench clean tmp-install
+# would otherwise be "up to date" and do nothing.  install-deps.sh exits 0
+# only with everything installed, so the second make does not check again
+# (and `make -n` cannot loop).  test/make/test_make_fresh.py checks all this.
+FRESH_TARGETS := all install installcheck test demo bench clean tmp-install check-fresh
 $(FRESH_TARGETS):
 	./contrib/install-deps.sh
-	$(MAKE) $@
+	$(MAKE) $@ DEPS_OK=yes
 
 .PHONY: $(FRESH_TARGETS)
 
@@ -93,7 +95,12 @@ clean: clean-tmp-install
 clean-tmp-install:
 	rm -rf $(TMP_INSTALL)
 
+# make test and make demo as the first commands on a new Debian 12 root
+# (debootstrap; needs root, about half an hour; not part of make test)
+check-fresh: all
+	./test/check-fresh.sh
+
 .PHONY: all install installcheck clean test demo bench tmp-install clean-tmp-install \
-	all-subdirs install-subdirs clean-subdirs
+	check-fresh all-subdirs install-subdirs clean-subdirs
 
 endif

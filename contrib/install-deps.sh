@@ -26,11 +26,14 @@ if [ "${1:-}" = "--check" ]; then
 	shift
 fi
 
+# one dpkg-query for all of them (every make runs this check)
+# shellcheck disable=SC2086
+installed=" $(dpkg-query -W -f='${Package}:${db:Status-Status} ' $PACKAGES "$@" 2>/dev/null || true) "
 missing=""
 for p in $PACKAGES "$@"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	case " ${REINDEX_DEPS_PRETEND_MISSING:-} " in *" $p "*) status=pretend-missing ;; esac
-	[ "$status" = "installed" ] || missing="$missing $p"
+	case "$installed" in *" $p:installed "*) ok=yes ;; *) ok="" ;; esac
+	case " ${REINDEX_DEPS_PRETEND_MISSING:-} " in *" $p "*) ok="" ;; esac
+	[ -n "$ok" ] || missing="$missing $p"
 done
 
 if [ -z "$missing" ]; then
