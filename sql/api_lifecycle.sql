@@ -17,6 +17,16 @@ CREATE FUNCTION alias_indexes(alias text) RETURNS text LANGUAGE sql AS $$
 	  FROM reindex._http('default', 'GET', '/_alias/' || alias) r,
 		   LATERAL jsonb_object_keys(CASE WHEN r.status = 200 THEN r.body::jsonb ELSE '{}' END) k
 $$;
+-- what the streamer writes into a job's new index: every row of docs
+CREATE FUNCTION fill_index(p_job bigint) RETURNS void LANGUAGE sql AS $$
+	SELECT reindex._es_call('default', 'fill', 'POST', '/_bulk?refresh=true',
+		string_agg(format(E'{"index":{"_index":%s,"_id":%s}}\n%s\n', to_json(t.index_name),
+						  split_part(d, ' ', 1), substr(d, position(' ' IN d) + 1)), ''))
+	  FROM reindex.job j JOIN reindex.target t ON t.id = j.new_target,
+		   LATERAL (SELECT reindex.document('docs', x) AS d FROM docs x) r
+	 WHERE j.id = p_job;
+	SELECT NULL::void;
+$$;
 -- what the streamer does when a target has caught up
 CREATE FUNCTION play_streamer(p_job bigint, job_state text) RETURNS void LANGUAGE sql AS $$
 	UPDATE reindex.target SET state = 'streaming', heartbeat_at = now(), streamer_id = 'test:1',
@@ -24,6 +34,7 @@ CREATE FUNCTION play_streamer(p_job bigint, job_state text) RETURNS void LANGUAG
 		   rows_backfilled = 10, backfill_done_at = now(), events_applied = 3
 	 WHERE id = (SELECT new_target FROM reindex.job WHERE id = p_job);
 	UPDATE reindex.job SET state = job_state WHERE id = p_job;
+	SELECT fill_index(p_job);
 $$;
 
 -- an initial build: status works with no streamer ever started
@@ -54,6 +65,30 @@ SELECT reindex.reindex_swap_alias('docs');
 \set VERBOSITY default
 UPDATE reindex.job SET lag_threshold_bytes = 1048576 WHERE id = :job1;
 SELECT state, message FROM reindex.reindex_status('docs');
+-- ready, but the index lacks a row the streamer has confirmed: refused
+UPDATE reindex.target SET confirmed_lsn = pg_current_wal_lsn() + 1000000
+ WHERE index_name = 'docs_v1';
+SELECT reindex.reindex_swap_alias('docs');
+-- refused documents: over the budget (0) the swap refuses, grouped by reason
+INSERT INTO reindex.dead_letter (target_id, lsn, doc_id, op, http_status, error)
+SELECT t.id, pg_current_wal_lsn(), '11', 'index', 400,
+	   '{"type": "mapper_parsing_exception", "reason": "failed to parse field [body] of type [long] in document with id ''11''. Preview of field''s value: ''doc 11''"}'
+  FROM reindex.target t WHERE t.index_name = 'docs_v1';
+UPDATE reindex.job SET state = 'needs_attention' WHERE id = :job1;
+SELECT state, message, dead_lettered, hint FROM reindex.reindex_status('docs');
+SELECT reindex.reindex_swap_alias('docs');
+-- within the budget the refused document explains the difference
+UPDATE reindex.job SET state = 'ready', options = options || '{"max_refused": 1}' WHERE id = :job1;
+SELECT state, message, dead_lettered, hint FROM reindex.reindex_status('docs');
+-- replay records a request for the streamer
+SELECT reindex.reindex_replay(:job1) AS queued;
+SELECT reindex.reindex_replay(:job1) AS queued;
+SELECT t.index_name, r.state, r.requested_by = session_user AS by_me
+  FROM reindex.replay r JOIN reindex.target t ON t.id = r.target_id;
+SELECT reindex.reindex_replay(-1);
+-- the streamer indexed row 11 after all (the dead letter resolved)
+DELETE FROM reindex.dead_letter;
+SELECT fill_index(:job1);
 -- ready: swap adds the alias to the new index
 SELECT reindex.reindex_swap_alias('docs') = :job1 AS swapped;
 SELECT alias_indexes('docs');
@@ -88,6 +123,9 @@ SELECT play_streamer(:job2, 'ready');
 -- (its slot has not confirmed the WAL written since it was created)
 UPDATE reindex.target SET events_applied = 7, dead_lettered = 2, lag_seconds = 1.5
  WHERE index_name = 'docs_v1';
+INSERT INTO reindex.dead_letter (target_id, doc_id, op, error)
+SELECT t.id, i::text, 'index', '{"type": "mapper_parsing_exception", "reason": "x"}'
+  FROM reindex.target t, generate_series(1, 2) i WHERE t.index_name = 'docs_v1';
 SELECT old_index, old_events_applied, old_dead_lettered, old_lag_bytes > 0 AS old_lags,
 	   old_lag_seconds, events_applied
   FROM reindex.reindex_status('docs') WHERE job_id = :job2;

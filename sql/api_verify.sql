@@ -17,6 +17,13 @@ CREATE FUNCTION play_streamer(p_job bigint, job_state text) RETURNS void LANGUAG
 		   backfill_done_at = now()
 	 WHERE id = (SELECT new_target FROM reindex.job WHERE id = p_job);
 	UPDATE reindex.job SET state = job_state WHERE id = p_job;
+	-- and the backfill: every row in the new index (the swap compares counts)
+	SELECT NULL::void FROM reindex._http('default', 'POST', '/_bulk?refresh=true',
+		(SELECT string_agg(format(E'{"index":{"_index":"%s","_id":%s}}\n%s\n', t.index_name,
+								  split_part(d, ' ', 1), substr(d, position(' ' IN d) + 1)), '')
+		   FROM reindex.job j JOIN reindex.target t ON t.id = j.new_target,
+				LATERAL (SELECT reindex.document('vdocs', x) AS d FROM vdocs x) r
+		  WHERE j.id = p_job));
 $$;
 
 -- bad input

@@ -9,7 +9,9 @@
  *	  The backfill reads every row through reindex.document(); refetch
  *	  events are resolved with reindex.document_by_key().  And the reverse:
  *	  reindex.absent_ids(rel, ids jsonb) reads document ids back into key
- *	  values and returns those no row has (reindex_verify's extras).
+ *	  values and returns those no row has (reindex_verify's extras), and
+ *	  reindex.document_by_id(rel, id, ...) renders the current row of a
+ *	  document id (replayed dead letters keep only the id).
  *
  *	  Invariants:
  *	  - They encode with the plugin's encoder and metadata (encoder.c,
@@ -35,6 +37,7 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/resowner.h"
@@ -46,6 +49,7 @@
 PG_FUNCTION_INFO_V1(reindex_document);
 PG_FUNCTION_INFO_V1(reindex_document_by_key);
 PG_FUNCTION_INFO_V1(reindex_absent_ids);
+PG_FUNCTION_INFO_V1(reindex_document_by_id);
 
 /* how the columns of one record type map to a relation's, per call site */
 typedef struct RecordMap
@@ -236,36 +240,24 @@ key_query_of(RelInfo *ri)
 }
 
 /*
- * reindex.document_by_key(rel regclass, key jsonb, include_columns text[],
- *						   exclude_columns text[]) RETURNS text
- *
- * The current row with that key (the key object of a refetch event), as
- * reindex.document() renders it; NULL if there is none.
+ * The current row of ri with this key (a jsonb object holding every key
+ * column), rendered as reindex.document() does; NULL if there is none.
  */
-Datum
-reindex_document_by_key(PG_FUNCTION_ARGS)
+static text *
+document_for_key(FunctionCallInfo fcinfo, RelInfo *ri, Datum key)
 {
-	Oid			relid;
-	RelInfo    *ri;
 	char	   *query;
 	Oid			argtypes[1] = {JSONBOID};
-	Datum		args[1];
+	Datum		args[1] = {key};
 	StringInfoData out;
 	bool		found = false;
 	int			ret;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	relid = PG_GETARG_OID(0);
-	args[0] = PG_GETARG_DATUM(1);
-
-	ri = relinfo_get_by_oid(relid);
-	relinfo_require_key(ri);
 	for (int k = 0; k < ri->nkeys; k++)
 	{
 		ColEnc	   *col = &ri->cols[ri->keycols[k]];
 
-		if (!DatumGetBool(DirectFunctionCall2(jsonb_exists, args[0],
+		if (!DatumGetBool(DirectFunctionCall2(jsonb_exists, key,
 											  CStringGetTextDatum(col->name))))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -309,8 +301,31 @@ reindex_document_by_key(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	if (!found)
+		return NULL;
+	return cstring_to_text_with_len(out.data, out.len);
+}
+
+/*
+ * reindex.document_by_key(rel regclass, key jsonb, include_columns text[],
+ *						   exclude_columns text[]) RETURNS text
+ *
+ * The current row with that key (the key object of a refetch event), as
+ * reindex.document() renders it; NULL if there is none.
+ */
+Datum
+reindex_document_by_key(PG_FUNCTION_ARGS)
+{
+	RelInfo    *ri;
+	text	   *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+	ri = relinfo_get_by_oid(PG_GETARG_OID(0));
+	relinfo_require_key(ri);
+	result = document_for_key(fcinfo, ri, PG_GETARG_DATUM(1));
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(result);
 }
 
 /*---- reindex.absent_ids: which document ids have no row ----*/
@@ -600,4 +615,54 @@ reindex_absent_ids(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*---- reindex.document_by_id: the current row of a document id ----*/
+
+/*
+ * reindex.document_by_id(rel regclass, id text, include_columns text[],
+ *						  exclude_columns text[]) RETURNS text
+ *
+ * The current row whose document id is id (a dead letter's doc_id), as
+ * reindex.document() renders it; NULL if there is none.  The id is split
+ * into its key parts (split_id); each part is the key column's value as the
+ * id renders it, which the key query reads back as document_by_key() does.
+ * An id with another number of parts than the key has columns names no
+ * row: NULL.
+ */
+Datum
+reindex_document_by_id(PG_FUNCTION_ARGS)
+{
+	RelInfo    *ri;
+	text	   *id;
+	StringInfoData *parts;
+	StringInfoData key;
+	text	   *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	ri = relinfo_get_by_oid(PG_GETARG_OID(0));
+	relinfo_require_key(ri);
+	id = PG_GETARG_TEXT_PP(1);
+	parts = palloc(sizeof(StringInfoData) * ri->nkeys);
+	for (int k = 0; k < ri->nkeys; k++)
+		initStringInfo(&parts[k]);
+	if (split_id(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id), parts, ri->nkeys) != ri->nkeys)
+		PG_RETURN_NULL();
+	initStringInfo(&key);
+	appendStringInfoChar(&key, '{');
+	for (int k = 0; k < ri->nkeys; k++)
+	{
+		if (k > 0)
+			appendStringInfoChar(&key, ',');
+		escape_json(&key, ri->cols[ri->keycols[k]].name);
+		appendStringInfoChar(&key, ':');
+		escape_json(&key, parts[k].data);
+	}
+	appendStringInfoChar(&key, '}');
+	result = document_for_key(fcinfo, ri,
+							  DirectFunctionCall1(jsonb_in, CStringGetDatum(key.data)));
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(result);
 }

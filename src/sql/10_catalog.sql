@@ -88,7 +88,7 @@ COMMENT ON COLUMN target.rows_backfilled IS 'streamer: rows written by the backf
 COMMENT ON COLUMN target.events_applied IS 'streamer: change events acknowledged by the cluster';
 COMMENT ON COLUMN target.stale_rejected IS 'streamer: writes rejected with 409 because the document was already newer';
 COMMENT ON COLUMN target.retried IS 'streamer: requests or items retried after 429, 5xx or a timeout';
-COMMENT ON COLUMN target.dead_lettered IS 'streamer: events recorded in dead_letter (I6)';
+COMMENT ON COLUMN target.dead_lettered IS 'streamer: refusals recorded in dead_letter (I6), cumulative; reindex_status shows the documents refused now (the rows of dead_letter)';
 COMMENT ON COLUMN target.lag_bytes IS 'streamer: WAL bytes between the server''s current LSN and confirmed_lsn at the last heartbeat';
 COMMENT ON COLUMN target.lag_seconds IS 'streamer: age of the oldest unacknowledged commit at the last heartbeat';
 COMMENT ON COLUMN target.last_error IS 'streamer: last error met while feeding this target (never contains a credential)';
@@ -115,8 +115,8 @@ CREATE TABLE job (
 	old_target	bigint REFERENCES target (id),
 	new_target	bigint NOT NULL REFERENCES target (id),
 	state		text NOT NULL DEFAULT 'backfilling'
-		CHECK (state IN ('backfilling', 'catching_up', 'ready', 'swapped', 'completed',
-						 'cancelled', 'failed', 'rolled_back')),
+		CHECK (state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped',
+						 'completed', 'cancelled', 'failed', 'rolled_back')),
 	options		jsonb NOT NULL DEFAULT '{}',
 	lag_threshold_bytes bigint NOT NULL DEFAULT 1048576 CHECK (lag_threshold_bytes >= 0),
 	error		text,
@@ -126,14 +126,14 @@ CREATE TABLE job (
 	CHECK (old_target IS DISTINCT FROM new_target)
 );
 COMMENT ON TABLE job IS 'one reindex of an alias from old_target (NULL: initial build) to new_target';
-COMMENT ON COLUMN job.state IS 'backfilling -> catching_up -> ready (streamer; ready may fall back to catching_up), -> swapped (reindex_swap_alias) -> completed (reindex_finish); swapped -> rolled_back (reindex_rollback) -> swapped; cancelled (reindex_cancel); failed (streamer)';
+COMMENT ON COLUMN job.state IS 'backfilling -> catching_up -> ready (streamer; ready may fall back to catching_up), -> swapped (reindex_swap_alias) -> completed (reindex_finish); swapped -> rolled_back (reindex_rollback) -> swapped; cancelled (reindex_cancel); failed (streamer); needs_attention (streamer: more refused documents than the budget max_refused, or a backfill stopped early) -> catching_up/ready (streamer, once replay resolved them) or -> backfilling (reindex_replay of a stopped backfill)';
 COMMENT ON COLUMN job.options IS 'validated options of reindex_begin (backfill_workers, batch_size, ... ; see reindex_begin)';
 COMMENT ON COLUMN job.lag_threshold_bytes IS 'the job is ready when the new target lags less than this';
-COMMENT ON COLUMN job.error IS 'streamer: why the job failed';
+COMMENT ON COLUMN job.error IS 'streamer: why the job failed, or why its backfill stopped early (needs_attention)';
 COMMENT ON COLUMN job.finished_at IS 'when the job reached completed, cancelled or failed';
 -- at most one active job per alias
 CREATE UNIQUE INDEX job_one_active_per_alias ON job (alias)
-	WHERE state IN ('backfilling', 'catching_up', 'ready', 'swapped', 'rolled_back');
+	WHERE state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back');
 
 -- Block ranges of the source read by the backfill, claimed by streamers.
 CREATE TABLE backfill_chunk (
@@ -156,7 +156,10 @@ COMMENT ON TABLE backfill_chunk IS 'streamer: block ranges [start_block, end_blo
 COMMENT ON COLUMN backfill_chunk.relation IS 'streamer: the leaf partition, or the source table itself';
 COMMENT ON COLUMN backfill_chunk.snapshot_lsn IS 'streamer: consistent point of the exported snapshot the chunk was read under (the version of its documents)';
 
--- Events the cluster refused for a non-retryable reason (I6).
+-- Documents the cluster refused for a non-retryable reason (I6): one row per
+-- document id of a target, the newest refusal (lsn only grows), so a mass
+-- refusal stays bounded by the table's size and a chunk read again after a
+-- crash or an early stop adds no duplicates.  reindex_replay() resends them.
 CREATE TABLE dead_letter (
 	id			bigserial PRIMARY KEY,
 	target_id	bigint NOT NULL REFERENCES target (id),
@@ -168,7 +171,37 @@ CREATE TABLE dead_letter (
 	document	text,
 	created_at	timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE dead_letter IS 'streamer: events the cluster refused for a non-retryable reason (invariant I6)';
+COMMENT ON TABLE dead_letter IS 'streamer: documents the cluster refused for a non-retryable reason (invariant I6), one row per document id; reindex_replay() resends them';
+COMMENT ON COLUMN dead_letter.lsn IS 'version of the newest refused write of the document (a stream event''s end LSN, or the snapshot point of a backfill or replay read)';
+COMMENT ON COLUMN dead_letter.doc_id IS 'document id (_id); for op truncate_partition the partition';
+COMMENT ON COLUMN dead_letter.op IS 'index, delete, truncate or truncate_partition';
+COMMENT ON COLUMN dead_letter.http_status IS 'HTTP status of the refused item (NULL: not an HTTP answer)';
+COMMENT ON COLUMN dead_letter.error IS 'the cluster''s error object (type, reason, caused_by), or {"reason": text}';
+COMMENT ON COLUMN dead_letter.document IS 'the refused document body, only with the job option dead_letter_documents';
+CREATE UNIQUE INDEX dead_letter_document ON dead_letter (target_id, doc_id)
+	WHERE op IN ('index', 'delete');
+
+-- Requests to resend a target's dead letters (reindex_replay), claimed and
+-- carried out by a streamer: it reads the rows again under a fresh exported
+-- snapshot whose consistent point is the version of what it sends (I1).
+CREATE TABLE replay (
+	id			bigserial PRIMARY KEY,
+	target_id	bigint NOT NULL REFERENCES target (id),
+	state		text NOT NULL DEFAULT 'pending'
+		CHECK (state IN ('pending', 'done')),
+	requested_by text NOT NULL DEFAULT current_user,
+	requested_at timestamptz NOT NULL DEFAULT now(),
+	snapshot_lsn pg_lsn,
+	resent		bigint,
+	resolved	bigint,
+	refused		bigint,
+	done_at		timestamptz
+);
+COMMENT ON TABLE replay IS 'reindex_replay() requests; a streamer claims a pending one (a session advisory lock on its id) and resends the target''s dead letters';
+COMMENT ON COLUMN replay.snapshot_lsn IS 'streamer: consistent point of the exported snapshot the rows were read under (the version of what was resent)';
+COMMENT ON COLUMN replay.resent IS 'streamer: dead letters resent (those not newer than the snapshot)';
+COMMENT ON COLUMN replay.resolved IS 'streamer: dead letters the cluster accepted (or already held newer), removed';
+COMMENT ON COLUMN replay.refused IS 'streamer: dead letters refused again (kept, with the new error)';
 
 -- Every state change of jobs and targets, written by the triggers below.
 CREATE TABLE history (
@@ -187,6 +220,7 @@ CREATE INDEX job_new_target_idx ON job (new_target);
 CREATE INDEX job_old_target_idx ON job (old_target);
 CREATE INDEX dead_letter_target_idx ON dead_letter (target_id);
 CREATE INDEX history_job_idx ON history (job_id);
+CREATE INDEX replay_target_idx ON replay (target_id);
 
 -- Record a state change in history, announce it, and keep updated_at.
 CREATE FUNCTION _state_change() RETURNS trigger
@@ -250,7 +284,9 @@ SELECT pg_catalog.pg_extension_config_dump('job', '');
 SELECT pg_catalog.pg_extension_config_dump('backfill_chunk', '');
 SELECT pg_catalog.pg_extension_config_dump('dead_letter', '');
 SELECT pg_catalog.pg_extension_config_dump('history', '');
+SELECT pg_catalog.pg_extension_config_dump('replay', '');
 SELECT pg_catalog.pg_extension_config_dump('target_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('job_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('dead_letter_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('history_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('replay_id_seq', '');

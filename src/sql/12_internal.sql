@@ -128,14 +128,16 @@ COMMENT ON FUNCTION _flatten_settings(jsonb, text) IS 'internal: index settings 
 CREATE FUNCTION _check_options(source regclass, options jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	valid CONSTANT text[] := ARRAY['backfill_workers', 'batch_size', 'exclude_columns',
-		'include_columns', 'lag_threshold_bytes', 'mappings', 'require_verified', 'settings'];
+	valid CONSTANT text[] := ARRAY['backfill_workers', 'batch_size', 'dead_letter_documents',
+		'exclude_columns', 'include_columns', 'lag_threshold_bytes', 'mappings', 'max_refused',
+		'refused_stop_fraction', 'refused_stop_sample', 'require_verified', 'settings'];
 	k text;
 	v jsonb;
 	col text;
 	n numeric;
 	result jsonb := jsonb_build_object('backfill_workers', 2, 'batch_size', 1000,
-		'lag_threshold_bytes', 1048576);
+		'lag_threshold_bytes', 1048576, 'max_refused', 0, 'refused_stop_sample', 1000,
+		'refused_stop_fraction', 0.5, 'dead_letter_documents', false);
 BEGIN
 	IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
 		RAISE EXCEPTION 'options must be a JSON object'
@@ -147,16 +149,29 @@ BEGIN
 				USING ERRCODE = 'invalid_parameter_value',
 				DETAIL = 'Valid options are: ' || array_to_string(valid, ', ') || '.';
 		END IF;
-		IF k IN ('backfill_workers', 'batch_size', 'lag_threshold_bytes') THEN
+		IF k IN ('backfill_workers', 'batch_size', 'lag_threshold_bytes', 'max_refused',
+				 'refused_stop_sample') THEN
 			n := CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END;
 			IF n IS NULL OR n <> trunc(n)
 				OR (k = 'backfill_workers' AND (n < 1 OR n > 64))
 				OR (k = 'batch_size' AND (n < 1 OR n > 100000))
-				OR (k = 'lag_threshold_bytes' AND (n < 0 OR n > 9223372036854775807)) THEN
+				OR (k IN ('lag_threshold_bytes', 'max_refused', 'refused_stop_sample')
+					AND (n < 0 OR n > 9223372036854775807)) THEN
 				RAISE EXCEPTION 'option "%" must be %', k,
 					CASE k WHEN 'backfill_workers' THEN 'an integer between 1 and 64'
 						   WHEN 'batch_size' THEN 'an integer between 1 and 100000'
 						   ELSE 'a non-negative integer' END
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k = 'refused_stop_fraction' THEN
+			n := CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END;
+			IF n IS NULL OR n <= 0 OR n > 1 THEN
+				RAISE EXCEPTION 'option "%" must be a number greater than 0 and at most 1', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k = 'dead_letter_documents' THEN
+			IF jsonb_typeof(v) <> 'boolean' THEN
+				RAISE EXCEPTION 'option "%" must be true or false', k
 					USING ERRCODE = 'invalid_parameter_value';
 			END IF;
 		ELSIF k IN ('include_columns', 'exclude_columns') THEN
@@ -195,6 +210,16 @@ END
 $$;
 COMMENT ON FUNCTION _check_options(regclass, jsonb) IS 'internal: validate the options of reindex_begin and fill in defaults';
 
+-- The WAL position up to which the target acknowledged everything (NULL: none known).
+CREATE FUNCTION _target_confirmed_lsn(target_id bigint) RETURNS pg_lsn
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point)
+	  FROM reindex.target t
+	  LEFT JOIN pg_replication_slots s ON s.slot_name = t.slot_name
+	 WHERE t.id = target_id
+$$;
+COMMENT ON FUNCTION _target_confirmed_lsn(bigint) IS 'internal: WAL position the target acknowledged (its slot''s, else the recorded one)';
+
 -- Bytes of WAL the target has not acknowledged yet (NULL: no slot position known).
 CREATE FUNCTION _target_lag_bytes(target_id bigint) RETURNS numeric
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -202,10 +227,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 				THEN greatest(0, (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
 									   ELSE pg_current_wal_lsn() END) - pos)
 		   END
-	  FROM reindex.target t
-	  LEFT JOIN pg_replication_slots s ON s.slot_name = t.slot_name
-	 CROSS JOIN LATERAL (SELECT coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point) AS pos) p
-	 WHERE t.id = target_id
+	  FROM (SELECT reindex._target_confirmed_lsn(target_id) AS pos) p
 $$;
 COMMENT ON FUNCTION _target_lag_bytes(bigint) IS 'internal: WAL bytes between the server''s position and what the target acknowledged';
 

@@ -150,7 +150,7 @@ BEGIN
 		END IF;
 		SELECT * INTO active FROM reindex.job j
 		 WHERE j.alias = reindex_begin.alias
-		   AND j.state IN ('backfilling', 'catching_up', 'ready', 'swapped', 'rolled_back');
+		   AND j.state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back');
 		IF FOUND THEN
 			RAISE EXCEPTION 'alias "%" already has an active reindex job %', alias, active.id
 				USING ERRCODE = 'object_in_use',
@@ -218,4 +218,4 @@ BEGIN
 	RETURN job_id;
 END
 $$;
-COMMENT ON FUNCTION reindex_begin(regclass, text, text, text, jsonb) IS 'start reindexing source into the new index new_index behind alias (created on first use) on a search endpoint; creates the index with options settings and mappings; returns the job id. Options: backfill_workers, batch_size, exclude_columns, include_columns, lag_threshold_bytes, mappings, require_verified, settings';
+COMMENT ON FUNCTION reindex_begin(regclass, text, text, text, jsonb) IS 'start reindexing source into the new index new_index behind alias (created on first use) on a search endpoint; creates the index with options settings and mappings; returns the job id. Options: backfill_workers, batch_size, dead_letter_documents, exclude_columns, include_columns, lag_threshold_bytes, mappings, max_refused, refused_stop_fraction, refused_stop_sample, require_verified, settings';

@@ -1,12 +1,16 @@
 -- 24_lifecycle.sql: swap, rollback, finish and cancel.
 --
 -- State rules (job states; see 10_catalog.sql):
---   swap      ready | rolled_back (| catching_up with force) -> swapped
+--   swap      ready | rolled_back (| catching_up, needs_attention with force)
+--             -> swapped; without force it also checks that no more documents
+--             are refused than the budget max_refused and that the index
+--             holds as many documents as the table has rows, but for refused
+--             ones (a swap is a promise: nothing the table holds is missing)
 --   rollback  swapped -> rolled_back (alias back to the old index, or to none
 --             for an initial build)
 --   finish    swapped -> completed; the old target retires (slot dropped,
 --             index deleted when asked)
---   cancel    backfilling | catching_up | ready | rolled_back | failed
+--   cancel    backfilling | catching_up | ready | needs_attention | rolled_back | failed
 --             -> cancelled; the new target retires and its index is deleted
 -- Each call is idempotent: repeating it after success only says so (NOTICE).
 -- Alias changes: the catalog rows are changed first, then one atomic
@@ -27,7 +31,7 @@ BEGIN
 	END IF;
 	SELECT * INTO j FROM reindex.job x
 	 WHERE x.alias = _lock_active_job.alias
-	   AND x.state IN ('backfilling', 'catching_up', 'ready', 'swapped', 'rolled_back')
+	   AND x.state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back')
 	   FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'alias "%" has no active reindex job', alias
@@ -65,11 +69,62 @@ END
 $$;
 COMMENT ON FUNCTION _move_alias(text, bigint, bigint) IS 'internal: catalog change plus one atomic POST /_aliases moving an alias between targets';
 
+-- Does the new index hold a document for every row of the table, except
+-- refused ones?  Rows are counted under a snapshot taken before position pos;
+-- when the counts differ the documents are counted again once the target has
+-- confirmed pos (every change the rows reflect is then in the index).
+CREATE FUNCTION _check_complete(j reindex.job, refused bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t reindex.target;
+	nrows bigint;
+	ndocs bigint;
+	pos pg_lsn;
+	deadline timestamptz := clock_timestamp() + interval '30 seconds';
+BEGIN
+	SELECT * INTO STRICT t FROM reindex.target x WHERE x.id = j.new_target;
+	EXECUTE format('SELECT count(*) FROM %s', t.source) INTO nrows;
+	pos := CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END;
+	FOR attempt IN 1..2 LOOP
+		PERFORM reindex._es_call(t.endpoint, format('refresh index "%s"', t.index_name), 'POST',
+								 '/' || t.index_name || '/_refresh');
+		ndocs := (reindex._es_call(t.endpoint, format('count the documents of index "%s"', t.index_name),
+								   'GET', '/' || t.index_name || '/_count') ->> 'count')::bigint;
+		IF abs(nrows - ndocs) <= refused THEN
+			RETURN;
+		END IF;
+		EXIT WHEN attempt = 2;
+		-- wait for a streamer that reports (not for one that is gone)
+		WHILE coalesce(reindex._target_confirmed_lsn(t.id) < pos, true)
+			  AND clock_timestamp() < deadline
+			  AND (SELECT x.heartbeat_at > clock_timestamp() - interval '1 minute'
+					 FROM reindex.target x WHERE x.id = t.id) LOOP
+			PERFORM pg_sleep(0.1);
+		END LOOP;
+		IF coalesce(reindex._target_confirmed_lsn(t.id) < pos, true) THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('Table %s has %s rows and index "%s" %s documents (%s refused), and the streamer did not confirm WAL position %s (within 30 seconds) that would tell whether the difference is still in flight.',
+								t.source_name, nrows, t.index_name, ndocs, refused, pos),
+				HINT = 'Is the streamer running?  Try again, or pass force => true.';
+		END IF;
+	END LOOP;
+	RAISE EXCEPTION 'index "%" lacks documents of table %', t.index_name, t.source_name
+		USING ERRCODE = 'object_not_in_prerequisite_state',
+		DETAIL = format('The table has %s rows and the index %s documents; %s refused documents do not explain the difference of %s.',
+						nrows, ndocs, refused, abs(nrows - ndocs)),
+		HINT = 'Compare them document by document with reindex_verify(), or pass force => true to swap anyway.';
+END
+$$;
+COMMENT ON FUNCTION _check_complete(reindex.job, bigint) IS 'internal: refuse when the new index''s document count differs from the table''s row count by more than the refused documents';
+
 CREATE FUNCTION reindex_swap_alias(alias text, force boolean DEFAULT false) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	j reindex.job;
 	lag numeric;
+	budget bigint;
+	refused bigint;
 BEGIN
 	j := reindex._lock_active_job(alias);
 	IF j.state = 'swapped' THEN
@@ -82,8 +137,24 @@ BEGIN
 			DETAIL = 'The new index is still being backfilled.',
 			HINT = 'Wait until reindex_status() reports state "ready".';
 	END IF;
+	IF j.state = 'needs_attention' AND
+		(SELECT t.state FROM reindex.target t WHERE t.id = j.new_target) = 'backfilling' THEN
+		RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('Its backfill stopped early: %s', coalesce(j.error, 'too many documents were refused.')),
+			HINT = 'Fix the mapping and begin again, or fix the cause and call reindex_replay() to let the backfill go on.';
+	END IF;
 	lag := reindex._target_lag_bytes(j.new_target);
 	IF NOT coalesce(force, false) THEN
+		budget := coalesce((j.options ->> 'max_refused')::bigint, 0);
+		refused := reindex._refused_documents(j.new_target, budget);
+		IF refused > budget THEN
+			RAISE EXCEPTION 'reindex job % has more refused documents than its budget', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('%s.  The budget (option max_refused) is %s.',
+								reindex._refusal_summary(j.new_target), budget),
+				HINT = 'Fix the mapping and begin again, or fix the cause and call reindex_replay(), or pass force => true to swap to an index without them.';
+		END IF;
 		IF j.state NOT IN ('ready', 'rolled_back') THEN
 			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
 				USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -97,6 +168,7 @@ BEGIN
 								coalesce(lag::text, 'an unknown number of'), j.lag_threshold_bytes),
 				HINT = 'Wait until reindex_status() shows lag_bytes below the threshold (is the streamer running?), or pass force => true.';
 		END IF;
+		PERFORM reindex._check_complete(j, refused);
 	END IF;
 	IF NOT coalesce(force, false) AND coalesce((j.options ->> 'require_verified')::boolean, false)
 		AND NOT reindex._verified_clean(j.new_target) THEN
@@ -116,7 +188,7 @@ BEGIN
 	RETURN j.id;
 END
 $$;
-COMMENT ON FUNCTION reindex_swap_alias(text, boolean) IS 'point the alias at the new index of its ready job: one atomic _aliases request plus the catalog change, in one transaction; force => true also swaps a job that is still catching up (or, with the job option require_verified, one without a clean verify); idempotent';
+COMMENT ON FUNCTION reindex_swap_alias(text, boolean) IS 'point the alias at the new index of its ready job: one atomic _aliases request plus the catalog change, in one transaction; refuses an index with more refused documents than the budget max_refused, or whose document count differs from the table''s row count by more than its refused documents; force => true swaps anyway (also a job still catching up, or, with the job option require_verified, one without a clean verify); idempotent';
 
 CREATE FUNCTION reindex_rollback(alias text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -126,7 +198,7 @@ DECLARE
 BEGIN
 	PERFORM FROM reindex.alias a WHERE a.name = reindex_rollback.alias;
 	IF FOUND AND NOT EXISTS (SELECT FROM reindex.job x WHERE x.alias = reindex_rollback.alias
-								AND x.state IN ('backfilling', 'catching_up', 'ready', 'swapped', 'rolled_back')) THEN
+								AND x.state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back')) THEN
 		SELECT * INTO last FROM reindex.job x WHERE x.alias = reindex_rollback.alias
 		 ORDER BY x.id DESC LIMIT 1;
 		IF last.state = 'completed' THEN

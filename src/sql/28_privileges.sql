@@ -11,8 +11,8 @@
 --   * The streamer's role gets exactly what it reads and writes with
 --     reindex.grant_streamer(role): it reads endpoints (secrets included),
 --     aliases, jobs and targets, writes progress columns of targets and the
---     state and error of jobs, and owns backfill_chunk, dead_letter and its
---     history rows.  It also needs REPLICATION (ALTER ROLE ... REPLICATION)
+--     state and error of jobs, carries out replay requests, and owns
+--     backfill_chunk, dead_letter and its history rows.  It also needs REPLICATION (ALTER ROLE ... REPLICATION)
 --     and SELECT on the source tables, which grant_streamer does not give.
 --   * A monitoring role gets reindex.grant_monitor(role): reindex_status,
 --     the history of state changes and the dead letters without their
@@ -38,12 +38,13 @@ BEGIN
 		'reindex.reindex_finish(bigint, boolean)',
 		'reindex.reindex_cancel(bigint)',
 		'reindex.reindex_verify(text, boolean, jsonb)',
-		'reindex.reindex_verify_wait(bigint, interval)'] LOOP
+		'reindex.reindex_verify_wait(bigint, interval)',
+		'reindex.reindex_replay(bigint)'] LOOP
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
 	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION grant_admin(regrole) IS 'let a role run the reindex SQL API (endpoints, begin, status, swap, rollback, finish, cancel, verify)';
+COMMENT ON FUNCTION grant_admin(regrole) IS 'let a role run the reindex SQL API (endpoints, begin, status, swap, rollback, finish, cancel, verify, replay)';
 
 CREATE FUNCTION grant_streamer(role regrole) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
@@ -58,13 +59,18 @@ BEGIN
 				   ' ON reindex.target TO %s', role::text);
 	EXECUTE format('GRANT UPDATE (state, error, updated_at, finished_at) ON reindex.job TO %s', role::text);
 	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %s', role::text);
-	EXECUTE format('GRANT SELECT, INSERT ON reindex.dead_letter, reindex.history TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.dead_letter TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT ON reindex.history TO %s', role::text);
+	EXECUTE format('GRANT SELECT, UPDATE (state, snapshot_lsn, resent, resolved, refused, done_at)'
+				   ' ON reindex.replay TO %s', role::text);
 	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %s', role::text);
 	EXECUTE format('GRANT SELECT, UPDATE ON reindex.verify_run TO %s', role::text);
-	-- the version check and the document encoder (src/sql/30_*.sql onwards)
+	-- the version check, the document encoder (src/sql/30_*.sql onwards) and
+	-- the refusal count and summary the job's readiness is decided by
 	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
 			  WHERE p.pronamespace = 'reindex'::regnamespace
-				AND p.proname IN ('version', 'document', 'document_by_key', 'absent_ids') LOOP
+				AND p.proname IN ('version', 'document', 'document_by_key', 'absent_ids', 'document_by_id',
+								  '_refused_documents', '_refusal_reason', '_refusal_summary') LOOP
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
 	END LOOP;
 	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN

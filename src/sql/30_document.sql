@@ -36,3 +36,13 @@ COMMENT ON FUNCTION absent_ids(regclass, jsonb) IS
 REVOKE EXECUTE ON FUNCTION document(regclass, record, text[], text[]) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION absent_ids(regclass, jsonb) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION document_by_key(regclass, jsonb, text[], text[]) FROM PUBLIC;
+
+CREATE FUNCTION document_by_id(rel regclass, id text,
+							   include_columns text[] DEFAULT NULL,
+							   exclude_columns text[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'reindex_document_by_id'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION document_by_id(regclass, text, text[], text[]) IS
+	'"<id> <document>" of the current row of rel whose document id is id (a dead letter''s doc_id), or NULL';
+REVOKE EXECUTE ON FUNCTION document_by_id(regclass, text, text[], text[]) FROM PUBLIC;

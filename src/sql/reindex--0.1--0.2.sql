@@ -825,3 +825,723 @@ REVOKE ALL ON FUNCTION reindex_verify(text, boolean, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION reindex_verify_wait(bigint, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION _verify_summary(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION _verified_clean(bigint) FROM PUBLIC;
+
+-- 0.2: refused documents gate "ready" and the swap, a doomed backfill stops
+-- early, reindex_replay resends dead letters (10_catalog.sql, 16_refusals.sql)
+
+-- job state needs_attention
+ALTER TABLE job DROP CONSTRAINT job_state_check;
+ALTER TABLE job ADD CONSTRAINT job_state_check
+		CHECK (state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped',
+						 'completed', 'cancelled', 'failed', 'rolled_back'));
+DROP INDEX job_one_active_per_alias;
+CREATE UNIQUE INDEX job_one_active_per_alias ON job (alias)
+	WHERE state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back');
+COMMENT ON COLUMN job.state IS 'backfilling -> catching_up -> ready (streamer; ready may fall back to catching_up), -> swapped (reindex_swap_alias) -> completed (reindex_finish); swapped -> rolled_back (reindex_rollback) -> swapped; cancelled (reindex_cancel); failed (streamer); needs_attention (streamer: more refused documents than the budget max_refused, or a backfill stopped early) -> catching_up/ready (streamer, once replay resolved them) or -> backfilling (reindex_replay of a stopped backfill)';
+COMMENT ON COLUMN job.error IS 'streamer: why the job failed, or why its backfill stopped early (needs_attention)';
+COMMENT ON COLUMN target.dead_lettered IS 'streamer: refusals recorded in dead_letter (I6), cumulative; reindex_status shows the documents refused now (the rows of dead_letter)';
+
+-- dead letters: one row per document of a target (the newest refusal kept)
+DELETE FROM dead_letter d
+ WHERE d.op IN ('index', 'delete')
+   AND EXISTS (SELECT FROM dead_letter n
+				WHERE n.target_id = d.target_id AND n.doc_id = d.doc_id
+				  AND n.op IN ('index', 'delete')
+				  AND (n.lsn > d.lsn OR (n.lsn = d.lsn AND n.id > d.id)));
+COMMENT ON TABLE dead_letter IS 'streamer: documents the cluster refused for a non-retryable reason (invariant I6), one row per document id; reindex_replay() resends them';
+COMMENT ON COLUMN dead_letter.lsn IS 'version of the newest refused write of the document (a stream event''s end LSN, or the snapshot point of a backfill or replay read)';
+COMMENT ON COLUMN dead_letter.doc_id IS 'document id (_id); for op truncate_partition the partition';
+COMMENT ON COLUMN dead_letter.op IS 'index, delete, truncate or truncate_partition';
+COMMENT ON COLUMN dead_letter.http_status IS 'HTTP status of the refused item (NULL: not an HTTP answer)';
+COMMENT ON COLUMN dead_letter.error IS 'the cluster''s error object (type, reason, caused_by), or {"reason": text}';
+COMMENT ON COLUMN dead_letter.document IS 'the refused document body, only with the job option dead_letter_documents';
+CREATE UNIQUE INDEX dead_letter_document ON dead_letter (target_id, doc_id)
+	WHERE op IN ('index', 'delete');
+
+-- Requests to resend a target's dead letters (reindex_replay), claimed and
+-- carried out by a streamer: it reads the rows again under a fresh exported
+-- snapshot whose consistent point is the version of what it sends (I1).
+CREATE TABLE replay (
+	id			bigserial PRIMARY KEY,
+	target_id	bigint NOT NULL REFERENCES target (id),
+	state		text NOT NULL DEFAULT 'pending'
+		CHECK (state IN ('pending', 'done')),
+	requested_by text NOT NULL DEFAULT current_user,
+	requested_at timestamptz NOT NULL DEFAULT now(),
+	snapshot_lsn pg_lsn,
+	resent		bigint,
+	resolved	bigint,
+	refused		bigint,
+	done_at		timestamptz
+);
+COMMENT ON TABLE replay IS 'reindex_replay() requests; a streamer claims a pending one (a session advisory lock on its id) and resends the target''s dead letters';
+COMMENT ON COLUMN replay.snapshot_lsn IS 'streamer: consistent point of the exported snapshot the rows were read under (the version of what was resent)';
+COMMENT ON COLUMN replay.resent IS 'streamer: dead letters resent (those not newer than the snapshot)';
+COMMENT ON COLUMN replay.resolved IS 'streamer: dead letters the cluster accepted (or already held newer), removed';
+COMMENT ON COLUMN replay.refused IS 'streamer: dead letters refused again (kept, with the new error)';
+
+CREATE INDEX replay_target_idx ON replay (target_id);
+REVOKE ALL ON replay FROM PUBLIC;
+REVOKE ALL ON SEQUENCE replay_id_seq FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('replay', '');
+SELECT pg_catalog.pg_extension_config_dump('replay_id_seq', '');
+
+-- options, positions
+CREATE OR REPLACE FUNCTION _check_options(source regclass, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	valid CONSTANT text[] := ARRAY['backfill_workers', 'batch_size', 'dead_letter_documents',
+		'exclude_columns', 'include_columns', 'lag_threshold_bytes', 'mappings', 'max_refused',
+		'refused_stop_fraction', 'refused_stop_sample', 'require_verified', 'settings'];
+	k text;
+	v jsonb;
+	col text;
+	n numeric;
+	result jsonb := jsonb_build_object('backfill_workers', 2, 'batch_size', 1000,
+		'lag_threshold_bytes', 1048576, 'max_refused', 0, 'refused_stop_sample', 1000,
+		'refused_stop_fraction', 0.5, 'dead_letter_documents', false);
+BEGIN
+	IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+		RAISE EXCEPTION 'options must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	FOR k, v IN SELECT * FROM jsonb_each(options) ORDER BY 1 LOOP
+		IF NOT k = ANY (valid) THEN
+			RAISE EXCEPTION 'unknown option "%"', k
+				USING ERRCODE = 'invalid_parameter_value',
+				DETAIL = 'Valid options are: ' || array_to_string(valid, ', ') || '.';
+		END IF;
+		IF k IN ('backfill_workers', 'batch_size', 'lag_threshold_bytes', 'max_refused',
+				 'refused_stop_sample') THEN
+			n := CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END;
+			IF n IS NULL OR n <> trunc(n)
+				OR (k = 'backfill_workers' AND (n < 1 OR n > 64))
+				OR (k = 'batch_size' AND (n < 1 OR n > 100000))
+				OR (k IN ('lag_threshold_bytes', 'max_refused', 'refused_stop_sample')
+					AND (n < 0 OR n > 9223372036854775807)) THEN
+				RAISE EXCEPTION 'option "%" must be %', k,
+					CASE k WHEN 'backfill_workers' THEN 'an integer between 1 and 64'
+						   WHEN 'batch_size' THEN 'an integer between 1 and 100000'
+						   ELSE 'a non-negative integer' END
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k = 'refused_stop_fraction' THEN
+			n := CASE WHEN jsonb_typeof(v) = 'number' THEN (v #>> '{}')::numeric END;
+			IF n IS NULL OR n <= 0 OR n > 1 THEN
+				RAISE EXCEPTION 'option "%" must be a number greater than 0 and at most 1', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k = 'dead_letter_documents' THEN
+			IF jsonb_typeof(v) <> 'boolean' THEN
+				RAISE EXCEPTION 'option "%" must be true or false', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k IN ('include_columns', 'exclude_columns') THEN
+			IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0
+				OR EXISTS (SELECT FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+				RAISE EXCEPTION 'option "%" must be a non-empty array of column names', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+			FOR col IN SELECT jsonb_array_elements_text(v) LOOP
+				IF NOT EXISTS (SELECT FROM pg_attribute
+							   WHERE attrelid = source AND attname = col
+								 AND attnum > 0 AND NOT attisdropped) THEN
+					RAISE EXCEPTION 'column "%" of option "%" does not exist in table %', col, k, source
+						USING ERRCODE = 'undefined_column';
+				END IF;
+			END LOOP;
+		ELSIF k = 'require_verified' THEN
+			IF jsonb_typeof(v) <> 'boolean' THEN
+				RAISE EXCEPTION 'option "require_verified" must be true or false'
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		ELSIF k IN ('settings', 'mappings') THEN
+			IF jsonb_typeof(v) <> 'object' THEN
+				RAISE EXCEPTION 'option "%" must be a JSON object', k
+					USING ERRCODE = 'invalid_parameter_value';
+			END IF;
+		END IF;
+		result := result || jsonb_build_object(k, v);
+	END LOOP;
+	IF options ? 'include_columns' AND options ? 'exclude_columns' THEN
+		RAISE EXCEPTION 'options "include_columns" and "exclude_columns" cannot be used together'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION _check_options(regclass, jsonb) IS 'internal: validate the options of reindex_begin and fill in defaults';
+
+CREATE OR REPLACE FUNCTION _target_confirmed_lsn(target_id bigint) RETURNS pg_lsn
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point)
+	  FROM reindex.target t
+	  LEFT JOIN pg_replication_slots s ON s.slot_name = t.slot_name
+	 WHERE t.id = target_id
+$$;
+COMMENT ON FUNCTION _target_confirmed_lsn(bigint) IS 'internal: WAL position the target acknowledged (its slot''s, else the recorded one)';
+
+CREATE OR REPLACE FUNCTION _target_lag_bytes(target_id bigint) RETURNS numeric
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN pos IS NOT NULL
+				THEN greatest(0, (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+									   ELSE pg_current_wal_lsn() END) - pos)
+		   END
+	  FROM (SELECT reindex._target_confirmed_lsn(target_id) AS pos) p
+$$;
+COMMENT ON FUNCTION _target_lag_bytes(bigint) IS 'internal: WAL bytes between the server''s position and what the target acknowledged';
+
+
+-- refused documents (16_refusals.sql)
+CREATE OR REPLACE FUNCTION _refused_documents(target_id bigint, up_to bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT count(*) FROM (SELECT FROM reindex.dead_letter d
+						   WHERE d.target_id = _refused_documents.target_id
+						   LIMIT CASE WHEN up_to IS NOT NULL THEN up_to + 1 END) s
+$$;
+COMMENT ON FUNCTION _refused_documents(bigint, bigint) IS 'internal: number of dead letters of a target (at most up_to + 1 counted)';
+
+CREATE OR REPLACE FUNCTION _refusal_reason(error jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT concat_ws(': ', error ->> 'type',
+					 regexp_replace(regexp_replace(coalesce(error ->> 'reason', error::text),
+												   '^\[[0-9]+:[0-9]+\] ', ''),
+									' in document with id .*$', ''))
+$$;
+COMMENT ON FUNCTION _refusal_reason(jsonb) IS 'internal: the error type and reason of a dead letter, without the document''s id and value';
+
+CREATE OR REPLACE FUNCTION _refusal_summary(target_id bigint, groups integer DEFAULT 3) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	WITH g AS (
+		SELECT reindex._refusal_reason(d.error) AS reason, count(*) AS n
+		  FROM reindex.dead_letter d WHERE d.target_id = _refusal_summary.target_id
+		 GROUP BY 1),
+	ranked AS (
+		SELECT reason, n, row_number() OVER (ORDER BY n DESC, reason) AS rank,
+			   sum(n) OVER () AS total, count(*) OVER () AS kinds
+		  FROM g)
+	SELECT format('%s %s refused: %s%s',
+				  to_char(max(total), 'FM999,999,999,999,999'),
+				  CASE WHEN max(total) = 1 THEN 'document' ELSE 'documents' END,
+				  string_agg(format('%s (%s)', reason, to_char(n, 'FM999,999,999,999,999')),
+							 '; ' ORDER BY rank) FILTER (WHERE rank <= groups),
+				  CASE WHEN max(kinds) > groups
+					   THEN format('; %s other reasons', max(kinds) - groups) ELSE '' END)
+	  FROM ranked
+	HAVING count(*) > 0
+$$;
+COMMENT ON FUNCTION _refusal_summary(bigint, integer) IS 'internal: count of a target''s refused documents and their most frequent reasons, with counts';
+
+CREATE OR REPLACE FUNCTION reindex_replay(job bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+	t reindex.target;
+	n bigint;
+	stopped boolean;
+BEGIN
+	j := reindex._lock_job(job);
+	IF j.state NOT IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped',
+					   'rolled_back') THEN
+		RAISE EXCEPTION 'reindex job % cannot replay its refused documents', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('It is in state "%s"; its new index is no longer fed.', j.state),
+			HINT = 'Start a new reindex with reindex_begin().';
+	END IF;
+	SELECT * INTO STRICT t FROM reindex.target x WHERE x.id = j.new_target;
+	n := reindex._refused_documents(t.id);
+	stopped := j.state = 'needs_attention' AND t.state = 'backfilling';
+	IF stopped THEN
+		-- the backfill stopped early: it goes on (from a fresh snapshot, I2)
+		UPDATE reindex.job SET state = 'backfilling', error = NULL WHERE id = j.id;
+	END IF;
+	IF n = 0 THEN
+		IF NOT stopped THEN
+			RAISE NOTICE 'reindex job % has no refused documents to replay', j.id;
+		END IF;
+		RETURN 0;
+	END IF;
+	IF NOT EXISTS (SELECT FROM reindex.replay r WHERE r.target_id = t.id AND r.state = 'pending') THEN
+		INSERT INTO reindex.replay (target_id, requested_by) VALUES (t.id, session_user);
+	END IF;
+	PERFORM pg_notify('reindex', json_build_object('job', j.id, 'target', t.id,
+												   'state', 'replay')::text);
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION reindex_replay(bigint) IS 'resend the refused documents (dead letters) of a job''s new index after their cause was fixed: a streamer reads each row again by its key under a fresh snapshot, sends it (or a delete when the row is gone) with that snapshot''s version, and removes the dead letters the cluster accepted; a backfill that stopped early goes on; returns the number of dead letters queued';
+
+REVOKE ALL ON FUNCTION _target_confirmed_lsn(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _refused_documents(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _refusal_reason(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _refusal_summary(bigint, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION reindex_replay(bigint) FROM PUBLIC;
+
+-- lifecycle
+CREATE OR REPLACE FUNCTION reindex_begin(source regclass, alias text, new_index text,
+							  endpoint text DEFAULT 'default', options jsonb DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	opts jsonb;
+	a reindex.alias;
+	active reindex.job;
+	cur reindex.target;
+	r record;
+	settings jsonb;
+	requested jsonb;
+	index_body jsonb;
+	target_id bigint;
+	job_id bigint;
+	estimate bigint;
+BEGIN
+	PERFORM reindex._check_server();
+	PERFORM reindex._check_source(source);
+	PERFORM reindex._check_name('alias', alias);
+	PERFORM reindex._check_name('index', new_index);
+	IF new_index = alias THEN
+		RAISE EXCEPTION 'new index name "%" is the name of the alias', new_index
+			USING ERRCODE = 'invalid_parameter_value',
+			HINT = 'Applications read through the alias; the index needs a name of its own, such as "' || alias || '_v2".';
+	END IF;
+	opts := reindex._check_options(source, options);
+	IF endpoint IS NULL OR NOT EXISTS (SELECT FROM reindex.endpoint e WHERE e.name = reindex_begin.endpoint) THEN
+		RAISE EXCEPTION 'search endpoint "%" does not exist', endpoint
+			USING ERRCODE = 'undefined_object',
+			HINT = 'Add it with reindex.endpoint_add().';
+	END IF;
+
+	-- the alias, locked so that two concurrent begins are serialized
+	SELECT * INTO a FROM reindex.alias x WHERE x.name = reindex_begin.alias FOR UPDATE;
+	IF FOUND THEN
+		IF a.endpoint <> endpoint THEN
+			RAISE EXCEPTION 'alias "%" belongs to search endpoint "%"', alias, a.endpoint
+				USING ERRCODE = 'invalid_parameter_value';
+		END IF;
+		SELECT * INTO active FROM reindex.job j
+		 WHERE j.alias = reindex_begin.alias
+		   AND j.state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back');
+		IF FOUND THEN
+			RAISE EXCEPTION 'alias "%" already has an active reindex job %', alias, active.id
+				USING ERRCODE = 'object_in_use',
+				DETAIL = format('Job %s is in state "%s".', active.id, active.state),
+				HINT = 'Finish it with reindex_finish() or cancel it with reindex_cancel() first.';
+		END IF;
+		SELECT * INTO cur FROM reindex.target t WHERE t.id = a.current_target;
+		IF FOUND AND cur.index_name = new_index THEN
+			RAISE EXCEPTION 'index "%" is the current index of alias "%"', new_index, alias
+				USING ERRCODE = 'invalid_parameter_value',
+				HINT = 'Give the new index another name.';
+		END IF;
+	ELSE
+		INSERT INTO reindex.alias (name, endpoint) VALUES (alias, endpoint) RETURNING * INTO a;
+	END IF;
+	IF EXISTS (SELECT FROM reindex.target t
+				WHERE t.endpoint = reindex_begin.endpoint AND t.index_name = new_index
+				  AND t.state <> 'dropped') THEN
+		RAISE EXCEPTION 'index "%" already exists on search endpoint "%"', new_index, endpoint
+			USING ERRCODE = 'duplicate_object',
+			DETAIL = 'Another reindex target uses it.';
+	END IF;
+
+	-- the cluster: reachable, and the name free (HEAD also resolves aliases)
+	SELECT * INTO r FROM reindex._http(endpoint, 'HEAD', '/' || new_index);
+	IF r.status = 200 THEN
+		RAISE EXCEPTION 'index "%" already exists on search endpoint "%"', new_index, endpoint
+			USING ERRCODE = 'duplicate_object',
+			HINT = 'Choose another name, or delete the index in the cluster first.';
+	ELSIF r.status <> 404 THEN
+		RAISE EXCEPTION 'could not check index "%" on search endpoint "%": %', new_index, endpoint,
+			reindex._es_reason(r.status, r.body)
+			USING ERRCODE = 'external_routine_exception';
+	END IF;
+
+	-- the catalog
+	SELECT sum(greatest(c.reltuples, 0))::bigint INTO estimate
+	  FROM pg_class c
+	 WHERE c.oid = source AND c.relkind = 'r' AND c.reltuples >= 0
+		OR c.oid IN (SELECT p.relid FROM pg_partition_tree(source) p WHERE p.isleaf);
+	settings := reindex._flatten_settings(coalesce(opts -> 'settings', '{}'));
+	requested := jsonb_build_object(
+		'index.refresh_interval', settings -> 'index.refresh_interval',
+		'index.number_of_replicas', settings -> 'index.number_of_replicas');
+	target_id := nextval('reindex.target_id_seq');
+	INSERT INTO reindex.target (id, endpoint, index_name, source, source_name,
+								include_columns, exclude_columns, slot_name,
+								requested_settings, rows_estimated)
+		VALUES (target_id, endpoint, new_index, source, source::text,
+				(SELECT array_agg(x) FROM jsonb_array_elements_text(opts -> 'include_columns') x),
+				(SELECT array_agg(x) FROM jsonb_array_elements_text(opts -> 'exclude_columns') x),
+				'reindex_' || target_id, requested, estimate);
+	INSERT INTO reindex.job (alias, old_target, new_target, options, lag_threshold_bytes)
+		VALUES (alias, a.current_target, target_id, opts, (opts ->> 'lag_threshold_bytes')::bigint)
+		RETURNING id INTO job_id;
+
+	-- the new index, with backfill settings (the streamer restores the requested ones)
+	index_body := jsonb_build_object('settings', settings || jsonb_build_object(
+		'index.refresh_interval', '-1', 'index.number_of_replicas', 0));
+	IF opts ? 'mappings' THEN
+		index_body := index_body || jsonb_build_object('mappings', opts -> 'mappings');
+	END IF;
+	PERFORM reindex._es_call(endpoint, format('create index "%s"', new_index), 'PUT',
+							 '/' || new_index, index_body::text, new_index);
+	RETURN job_id;
+END
+$$;
+COMMENT ON FUNCTION reindex_begin(regclass, text, text, text, jsonb) IS 'start reindexing source into the new index new_index behind alias (created on first use) on a search endpoint; creates the index with options settings and mappings; returns the job id. Options: backfill_workers, batch_size, dead_letter_documents, exclude_columns, include_columns, lag_threshold_bytes, mappings, max_refused, refused_stop_fraction, refused_stop_sample, require_verified, settings';
+
+CREATE OR REPLACE FUNCTION _lock_active_job(alias text) RETURNS reindex.job
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+BEGIN
+	PERFORM FROM reindex.alias a WHERE a.name = _lock_active_job.alias FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'alias "%" does not exist', alias
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	SELECT * INTO j FROM reindex.job x
+	 WHERE x.alias = _lock_active_job.alias
+	   AND x.state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back')
+	   FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'alias "%" has no active reindex job', alias
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			HINT = 'Start one with reindex_begin().';
+	END IF;
+	RETURN j;
+END
+$$;
+COMMENT ON FUNCTION _lock_active_job(text) IS 'internal: lock an alias and its active job';
+
+CREATE OR REPLACE FUNCTION _check_complete(j reindex.job, refused bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t reindex.target;
+	nrows bigint;
+	ndocs bigint;
+	pos pg_lsn;
+	deadline timestamptz := clock_timestamp() + interval '30 seconds';
+BEGIN
+	SELECT * INTO STRICT t FROM reindex.target x WHERE x.id = j.new_target;
+	EXECUTE format('SELECT count(*) FROM %s', t.source) INTO nrows;
+	pos := CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END;
+	FOR attempt IN 1..2 LOOP
+		PERFORM reindex._es_call(t.endpoint, format('refresh index "%s"', t.index_name), 'POST',
+								 '/' || t.index_name || '/_refresh');
+		ndocs := (reindex._es_call(t.endpoint, format('count the documents of index "%s"', t.index_name),
+								   'GET', '/' || t.index_name || '/_count') ->> 'count')::bigint;
+		IF abs(nrows - ndocs) <= refused THEN
+			RETURN;
+		END IF;
+		EXIT WHEN attempt = 2;
+		-- wait for a streamer that reports (not for one that is gone)
+		WHILE coalesce(reindex._target_confirmed_lsn(t.id) < pos, true)
+			  AND clock_timestamp() < deadline
+			  AND (SELECT x.heartbeat_at > clock_timestamp() - interval '1 minute'
+					 FROM reindex.target x WHERE x.id = t.id) LOOP
+			PERFORM pg_sleep(0.1);
+		END LOOP;
+		IF coalesce(reindex._target_confirmed_lsn(t.id) < pos, true) THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('Table %s has %s rows and index "%s" %s documents (%s refused), and the streamer did not confirm WAL position %s (within 30 seconds) that would tell whether the difference is still in flight.',
+								t.source_name, nrows, t.index_name, ndocs, refused, pos),
+				HINT = 'Is the streamer running?  Try again, or pass force => true.';
+		END IF;
+	END LOOP;
+	RAISE EXCEPTION 'index "%" lacks documents of table %', t.index_name, t.source_name
+		USING ERRCODE = 'object_not_in_prerequisite_state',
+		DETAIL = format('The table has %s rows and the index %s documents; %s refused documents do not explain the difference of %s.',
+						nrows, ndocs, refused, abs(nrows - ndocs)),
+		HINT = 'Compare them document by document with reindex_verify(), or pass force => true to swap anyway.';
+END
+$$;
+COMMENT ON FUNCTION _check_complete(reindex.job, bigint) IS 'internal: refuse when the new index''s document count differs from the table''s row count by more than the refused documents';
+
+CREATE OR REPLACE FUNCTION reindex_swap_alias(alias text, force boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+	lag numeric;
+	budget bigint;
+	refused bigint;
+BEGIN
+	j := reindex._lock_active_job(alias);
+	IF j.state = 'swapped' THEN
+		RAISE NOTICE 'alias "%" already points to the new index of reindex job %', alias, j.id;
+		RETURN j.id;
+	END IF;
+	IF j.state = 'backfilling' THEN
+		RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = 'The new index is still being backfilled.',
+			HINT = 'Wait until reindex_status() reports state "ready".';
+	END IF;
+	IF j.state = 'needs_attention' AND
+		(SELECT t.state FROM reindex.target t WHERE t.id = j.new_target) = 'backfilling' THEN
+		RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('Its backfill stopped early: %s', coalesce(j.error, 'too many documents were refused.')),
+			HINT = 'Fix the mapping and begin again, or fix the cause and call reindex_replay() to let the backfill go on.';
+	END IF;
+	lag := reindex._target_lag_bytes(j.new_target);
+	IF NOT coalesce(force, false) THEN
+		budget := coalesce((j.options ->> 'max_refused')::bigint, 0);
+		refused := reindex._refused_documents(j.new_target, budget);
+		IF refused > budget THEN
+			RAISE EXCEPTION 'reindex job % has more refused documents than its budget', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('%s.  The budget (option max_refused) is %s.',
+								reindex._refusal_summary(j.new_target), budget),
+				HINT = 'Fix the mapping and begin again, or fix the cause and call reindex_replay(), or pass force => true to swap to an index without them.';
+		END IF;
+		IF j.state NOT IN ('ready', 'rolled_back') THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('It is in state "%s".', j.state),
+				HINT = 'Wait until reindex_status() reports state "ready", or pass force => true to swap while it catches up.';
+		END IF;
+		IF lag IS NULL OR lag > j.lag_threshold_bytes THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('The new index lags %s bytes of WAL behind, more than the threshold of %s bytes.',
+								coalesce(lag::text, 'an unknown number of'), j.lag_threshold_bytes),
+				HINT = 'Wait until reindex_status() shows lag_bytes below the threshold (is the streamer running?), or pass force => true.';
+		END IF;
+		PERFORM reindex._check_complete(j, refused);
+	END IF;
+	IF NOT coalesce(force, false) AND coalesce((j.options ->> 'require_verified')::boolean, false)
+		AND NOT reindex._verified_clean(j.new_target) THEN
+		RAISE EXCEPTION 'reindex job % has no clean verify of its new index', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('The job was started with require_verified; the newest finished verify of index "%s" %s.',
+							(SELECT t.index_name FROM reindex.target t WHERE t.id = j.new_target),
+							coalesce((SELECT 'found: ' || s.verify FROM reindex._verify_summary(j.new_target) s
+									   WHERE s.verify IS NOT NULL), 'does not exist')),
+			HINT = format('Run SELECT reindex.reindex_verify(%L) and reindex_verify_wait() on its id (with repair => true to fix what it finds, then verify again), or pass force => true.',
+						  (SELECT t.index_name FROM reindex.target t WHERE t.id = j.new_target));
+	END IF;
+	UPDATE reindex.job SET state = 'swapped' WHERE id = j.id;
+	PERFORM reindex._move_alias(alias,
+		(SELECT a.current_target FROM reindex.alias a WHERE a.name = reindex_swap_alias.alias),
+		j.new_target);
+	RETURN j.id;
+END
+$$;
+COMMENT ON FUNCTION reindex_swap_alias(text, boolean) IS 'point the alias at the new index of its ready job: one atomic _aliases request plus the catalog change, in one transaction; refuses an index with more refused documents than the budget max_refused, or whose document count differs from the table''s row count by more than its refused documents; force => true swaps anyway (also a job still catching up, or, with the job option require_verified, one without a clean verify); idempotent';
+
+CREATE OR REPLACE FUNCTION reindex_rollback(alias text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	j reindex.job;
+	last reindex.job;
+BEGIN
+	PERFORM FROM reindex.alias a WHERE a.name = reindex_rollback.alias;
+	IF FOUND AND NOT EXISTS (SELECT FROM reindex.job x WHERE x.alias = reindex_rollback.alias
+								AND x.state IN ('backfilling', 'catching_up', 'ready', 'needs_attention', 'swapped', 'rolled_back')) THEN
+		SELECT * INTO last FROM reindex.job x WHERE x.alias = reindex_rollback.alias
+		 ORDER BY x.id DESC LIMIT 1;
+		IF last.state = 'completed' THEN
+			RAISE EXCEPTION 'reindex job % of alias "%" is completed', last.id, alias
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = 'The old index is no longer fed, so the alias cannot go back to it.',
+				HINT = 'Start a new reindex with reindex_begin() instead.';
+		END IF;
+	END IF;
+	j := reindex._lock_active_job(alias);
+	IF j.state = 'rolled_back' THEN
+		RAISE NOTICE 'reindex job % is already rolled back', j.id;
+		RETURN j.id;
+	END IF;
+	IF j.state <> 'swapped' THEN
+		RAISE EXCEPTION 'reindex job % has not been swapped', j.id
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('It is in state "%s"; the alias still points to the old index.', j.state),
+			HINT = 'To abandon the job, call reindex_cancel().';
+	END IF;
+	UPDATE reindex.job SET state = 'rolled_back' WHERE id = j.id;
+	PERFORM reindex._move_alias(alias, j.new_target, j.old_target);
+	RETURN j.id;
+END
+$$;
+COMMENT ON FUNCTION reindex_rollback(text) IS 'point the alias back at the old index (still fed) after a swap; for an initial build the alias is removed; idempotent';
+
+REVOKE ALL ON FUNCTION _check_complete(job, bigint) FROM PUBLIC;
+
+-- reindex_status has a new column (hint): dropped and created again; roles
+-- that could execute it keep that privilege
+SELECT pg_catalog.set_config('reindex_upgrade.status_grantees', coalesce(string_agg(a.grantee::regrole::text, ','), ''), true)
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = 'reindex.reindex_status(text)'::regprocedure
+   AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner;
+DROP FUNCTION reindex_status(text);
+CREATE FUNCTION reindex_status(alias text DEFAULT NULL)
+RETURNS TABLE (alias text, job_id bigint, state text, old_index text, new_index text,
+			   rows_backfilled bigint, rows_estimated bigint, percent_done numeric,
+			   events_applied bigint, stale_rejected bigint, retried bigint,
+			   dead_lettered bigint, lag_bytes numeric, lag_seconds float8,
+			   heartbeat_age interval, streamer text, message text, last_error text,
+			   started_at timestamptz, updated_at timestamptz,
+			   old_events_applied bigint, old_dead_lettered bigint, old_lag_bytes numeric,
+			   old_lag_seconds float8,
+			   verified_at timestamptz, verify text, hint text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT j.alias, j.id, j.state, o.index_name, n.index_name,
+		   n.rows_backfilled, n.rows_estimated,
+		   CASE WHEN n.backfill_done_at IS NOT NULL THEN 100.0
+				WHEN n.rows_estimated > 0
+				THEN least(100.0, round(100.0 * n.rows_backfilled / n.rows_estimated, 1))
+		   END,
+		   n.events_applied, n.stale_rejected, n.retried, refused.n,
+		   CASE WHEN active THEN reindex._target_lag_bytes(n.id) END,
+		   CASE WHEN active THEN n.lag_seconds END,
+		   date_trunc('second', clock_timestamp() - n.heartbeat_at),
+		   n.streamer_id,
+		   CASE WHEN j.state = 'completed' THEN 'completed'
+				WHEN j.state = 'cancelled' THEN 'cancelled'
+				WHEN j.state = 'failed' THEN 'failed: ' || coalesce(j.error, 'no reason recorded')
+				WHEN j.state = 'needs_attention' AND n.state = 'backfilling'
+				THEN concat_ws('; ', coalesce(j.error, 'backfill stopped early'), refused.summary)
+				WHEN j.state = 'needs_attention'
+				THEN coalesce(refused.summary, 'documents were refused')
+					 || format(' (budget max_refused: %s)', coalesce(j.options ->> 'max_refused', '0'))
+				WHEN n.heartbeat_at IS NULL THEN 'waiting for a streamer'
+				WHEN clock_timestamp() - n.heartbeat_at > interval '1 minute'
+				THEN 'streamer heartbeat is older than a minute'
+				WHEN j.state = 'backfilling' THEN 'backfilling'
+				WHEN j.state = 'catching_up' THEN 'catching up'
+				WHEN j.state = 'ready' THEN 'ready to swap'
+				WHEN j.state = 'swapped' THEN 'swapped: finish with reindex_finish() or roll back with reindex_rollback()'
+				WHEN j.state = 'rolled_back' THEN 'rolled back: swap again or cancel'
+		   END,
+		   coalesce(n.last_error, j.error),
+		   j.created_at, greatest(j.updated_at, n.updated_at),
+		   o.events_applied, CASE WHEN o.id IS NOT NULL THEN reindex._refused_documents(o.id) END,
+		   CASE WHEN active THEN reindex._target_lag_bytes(o.id) END,
+		   CASE WHEN active THEN o.lag_seconds END,
+		   vs.verified_at, vs.verify,
+		   CASE WHEN j.state = 'needs_attention' AND n.state = 'backfilling'
+				THEN 'Fix the mapping and begin again (reindex_cancel(), then reindex_begin() with new mappings), or fix the cause (the data, or what the index accepts) and call reindex_replay(): it resends the refused documents and lets the backfill go on.'
+				WHEN refused.n > 0 AND j.state IN ('needs_attention', 'ready', 'catching_up', 'rolled_back')
+				THEN 'Fix the mapping and begin again (reindex_cancel(), then reindex_begin() with new mappings), or fix the cause (the data, or what the index accepts) and call reindex_replay() to resend them, or accept the missing documents with reindex_swap_alias(..., force => true).'
+		   END
+	  FROM reindex.job j
+	  JOIN reindex.target n ON n.id = j.new_target
+	  LEFT JOIN reindex.target o ON o.id = j.old_target
+	  CROSS JOIN LATERAL (SELECT j.state IN ('backfilling', 'catching_up', 'ready', 'needs_attention',
+											 'swapped', 'rolled_back') AS active) x
+	  LEFT JOIN LATERAL reindex._verify_summary(n.id) vs ON true
+	  CROSS JOIN LATERAL (SELECT reindex._refused_documents(n.id) AS n,
+								 CASE WHEN j.state = 'needs_attention'
+									  THEN reindex._refusal_summary(n.id) END AS summary) refused
+	 WHERE reindex_status.alias IS NULL OR j.alias = reindex_status.alias
+	 ORDER BY j.alias, j.id
+$$;
+COMMENT ON FUNCTION reindex_status(text) IS 'one row per reindex job (of one alias, or of all): state, indexes, backfill progress, events applied, stale writes rejected, documents refused now (dead letters), lag, streamer heartbeat age, a message (such as "waiting for a streamer", or the refused documents grouped by reason), the old index''s events applied, dead letters and lag while it is still fed, when the new index was last verified (reindex_verify) with what was found, and a hint on what to do';
+
+REVOKE ALL ON FUNCTION reindex_status(text) FROM PUBLIC;
+DO $$
+BEGIN
+	IF current_setting('reindex_upgrade.status_grantees') <> '' THEN
+		EXECUTE 'GRANT EXECUTE ON FUNCTION reindex.reindex_status(text) TO '
+			|| current_setting('reindex_upgrade.status_grantees');
+	END IF;
+END
+$$;
+
+-- privileges: admins get reindex_replay, streamers the dead letter and replay rights
+CREATE OR REPLACE FUNCTION grant_admin(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	f text;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoints TO %s', role::text);
+	FOREACH f IN ARRAY ARRAY[
+		'reindex.version()',
+		'reindex.endpoint_add(text, text, text, text, text, text, boolean, text)',
+		'reindex.endpoint_alter(text, text, text, text, text, text, boolean, text)',
+		'reindex.endpoint_drop(text)',
+		'reindex.reindex_begin(regclass, text, text, text, jsonb)',
+		'reindex.reindex_status(text)',
+		'reindex.reindex_swap_alias(text, boolean)',
+		'reindex.reindex_rollback(text)',
+		'reindex.reindex_finish(bigint, boolean)',
+		'reindex.reindex_cancel(bigint)',
+		'reindex.reindex_verify(text, boolean, jsonb)',
+		'reindex.reindex_verify_wait(bigint, interval)',
+		'reindex.reindex_replay(bigint)'] LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION grant_admin(regrole) IS 'let a role run the reindex SQL API (endpoints, begin, status, swap, rollback, finish, cancel, verify, replay)';
+
+CREATE OR REPLACE FUNCTION grant_streamer(role regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	f regprocedure;
+BEGIN
+	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %s', role::text);
+	EXECUTE format('GRANT UPDATE (state, consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
+				   ' events_applied, stale_rejected, retried, dead_lettered, lag_bytes, lag_seconds,'
+				   ' last_error, streamer_id, heartbeat_at, backfill_started_at, backfill_done_at, updated_at)'
+				   ' ON reindex.target TO %s', role::text);
+	EXECUTE format('GRANT UPDATE (state, error, updated_at, finished_at) ON reindex.job TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.dead_letter TO %s', role::text);
+	EXECUTE format('GRANT SELECT, INSERT ON reindex.history TO %s', role::text);
+	EXECUTE format('GRANT SELECT, UPDATE (state, snapshot_lsn, resent, resolved, refused, done_at)'
+				   ' ON reindex.replay TO %s', role::text);
+	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %s', role::text);
+	EXECUTE format('GRANT SELECT, UPDATE ON reindex.verify_run TO %s', role::text);
+	-- the version check, the document encoder (src/sql/30_*.sql onwards) and
+	-- the refusal count and summary the job's readiness is decided by
+	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+			  WHERE p.pronamespace = 'reindex'::regnamespace
+				AND p.proname IN ('version', 'document', 'document_by_key', 'absent_ids', 'document_by_id',
+								  '_refused_documents', '_refusal_reason', '_refusal_summary') LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
+	END LOOP;
+	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN
+		RAISE NOTICE 'role "%" cannot stream changes yet', role
+			USING HINT = format('Give it the REPLICATION attribute with ALTER ROLE %s REPLICATION, and SELECT on the source tables.', role::text);
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION grant_streamer(regrole) IS 'give the streamer''s role exactly the catalog privileges it needs (it also needs REPLICATION and SELECT on the source tables)';
+
+
+-- replayed dead letters are read by document id
+CREATE FUNCTION document_by_id(rel regclass, id text,
+							   include_columns text[] DEFAULT NULL,
+							   exclude_columns text[] DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'reindex_document_by_id'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION document_by_id(regclass, text, text[], text[]) IS
+	'"<id> <document>" of the current row of rel whose document id is id (a dead letter''s doc_id), or NULL';
+
+REVOKE ALL ON FUNCTION document_by_id(regclass, text, text[], text[]) FROM PUBLIC;
+
+-- roles set up as streamers or admins before get what 0.2 adds
+DO $$
+DECLARE
+	r regrole;
+BEGIN
+	FOR r IN SELECT DISTINCT a.grantee::regrole
+			   FROM pg_class c, aclexplode(c.relacl) a
+			  WHERE c.oid = 'reindex.dead_letter'::regclass AND a.privilege_type = 'INSERT'
+				AND a.grantee <> 0 AND a.grantee <> c.relowner LOOP
+		PERFORM reindex.grant_streamer(r);
+	END LOOP;
+	FOR r IN SELECT DISTINCT a.grantee::regrole
+			   FROM pg_proc p, aclexplode(p.proacl) a
+			  WHERE p.oid = 'reindex.reindex_swap_alias(text, boolean)'::regprocedure
+				AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner LOOP
+		PERFORM reindex.grant_admin(r);
+	END LOOP;
+END
+$$;

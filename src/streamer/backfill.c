@@ -6,7 +6,11 @@
  * snapshot is fresh), splits the source into ctid block ranges, starts N
  * worker threads that import the snapshot, claim chunks, read rows through
  * reindex.document() with COPY and send them with _bulk, then restores the
- * index settings and moves the target to streaming.
+ * index settings and moves the target to streaming.  A backfill whose
+ * refusal rate passes the job's threshold (refused_stop_sample,
+ * refused_stop_fraction) stops itself: its job goes to needs_attention, the
+ * chunks in hand are given back (their dead letters kept) and nothing more
+ * is read until reindex_replay() lets it go on.
  *
  * Invariants:
  *  - every row is sent with version = the consistent point of the snapshot
@@ -17,7 +21,8 @@
  *    after the cluster acknowledged every row of it; a crash rolls the claim
  *    back and the chunk is read again from a fresh snapshot (I2);
  *  - the target's stream is not applied until every chunk is done (the
- *    caller starts it only when the catalog says streaming).
+ *    caller starts it only when the catalog says streaming);
+ *  - a chunk's refusals are counted only once its transaction committed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -49,6 +54,9 @@ struct Backfill
 	bool		completed;		/* target moved to streaming */
 	atomic_llong chunks_done;
 	int			chunks_total;
+	atomic_llong answered;		/* documents the cluster answered, this run */
+	atomic_llong refused;		/* of them refused (dead-lettered) */
+	atomic_bool stopped_early;	/* the refusal rate passed the job's threshold */
 };
 
 typedef struct Worker
@@ -58,89 +66,64 @@ typedef struct Worker
 	bool		ok;
 } Worker;
 
-static void
-sleep_ms(uint64_t ms)
-{
-	struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /*
- * Send one batch until every item is acknowledged or dead-lettered.  Dead
- * letters go through the claim connection, inside the chunk's transaction.
+ * Early stop (job options refused_stop_sample, refused_stop_fraction): once
+ * the cluster answered at least the sample of documents in this run and the
+ * refused share reached the fraction, the backfill stops instead of pushing
+ * every row into dead_letter.
  */
-static bool
-send_batch(Backfill *b, PGconn *claim, Batch *batch, EsResponse *resp)
+static void
+check_refusal_rate(Backfill *b)
 {
 	Target	   *t = b->t;
-	int			attempt = 0;
+	long long	n = atomic_load(&b->answered);
+	long long	bad = atomic_load(&b->refused);
 
-	while (batch->nitems > 0)
+	if (t->refused_stop_sample > 0 && n >= t->refused_stop_sample &&
+		(double) bad >= t->refused_stop_fraction * (double) n &&
+		!atomic_exchange(&b->stopped_early, true))
+		atomic_store(&b->stop, true);
+}
+
+typedef struct ItemCtx
+{
+	Backfill   *b;
+	PGconn	   *claim;
+	long long  *chunk_refused;
+} ItemCtx;
+
+/* One answered item: dead letters go through the claim connection, inside the chunk's transaction. */
+static void
+item_done(void *arg, const char *item, size_t len, uint64_t seq, ItemOutcome out,
+		  long status, const char *error)
+{
+	ItemCtx    *x = arg;
+	Backfill   *b = x->b;
+	Target	   *t = b->t;
+
+	(void) seq;
+	if (atomic_load(&b->stopped_early))
+		return;					/* the chunk is given back and read again */
+	atomic_fetch_add(&b->answered, 1);
+	if (out == OUT_DEAD)
 	{
-		int			n = batch->nitems,
-					i;
-		ItemOutcome *out;
-		char	  **errs;
-		long	   *sts;
-		Batch		retry = {0};
-		bool		itemised;
+		char	   *id = NULL;
+		uint64_t	v = 0;
+		const char *nl = memchr(item, '\n', len);
+		char	   *doc = nl ? strndup(nl + 1, len - (nl - item) - 2) : NULL;
 
-		if (atomic_load(&b->stop))
-			return false;
-		es_request_sync(&t->ep, "POST", "/_bulk", batch->body.data, batch->body.len, resp, 0);
-		out = malloc(sizeof(ItemOutcome) * n);
-		errs = malloc(sizeof(char *) * n);
-		sts = malloc(sizeof(long) * n);
-		itemised = es_bulk_outcomes(resp, n, out, errs, sts);
-		for (i = 0; i < n; i++)
-		{
-			BulkItem   *it = &batch->items[i];
-			const char *item = batch->body.data + it->off;
-
-			if (out[i] == OUT_RETRY)
-				batch_add_raw(&retry, item, it->len, it->seq);
-			else if (out[i] == OUT_DEAD)
-			{
-				char	   *id = NULL;
-				uint64_t	v = 0;
-				const char *nl = memchr(item, '\n', it->len);
-				char	   *doc = nl ? strndup(nl + 1, it->len - (nl - item) - 2) : NULL;
-
-				bulk_item_meta(item, it->len, &id, &v);
-				catalog_dead_letter(claim, t, v, id, "index", sts[i], errs[i], doc, false);
-				target_set_error(t, "backfilled document %s refused (dead-lettered): %.200s",
-								 id ? id : "?", errs[i] ? errs[i] : "");
-				atomic_fetch_add(&t->c.dead_lettered, 1);
-				atomic_fetch_add(&t->c.dead_lettered_uncounted, 1);
-				free(id);
-				free(doc);
-			}
-			else if (out[i] == OUT_STALE)
-				atomic_fetch_add(&t->c.stale_rejected, 1);
-			free(errs[i]);
-		}
-		free(out);
-		free(errs);
-		free(sts);
-		if (retry.nitems > 0)
-		{
-			atomic_fetch_add(&t->c.retried, retry.nitems);
-			if (!itemised)
-			{
-				char		why[320];
-
-				es_bulk_failure(resp, why, sizeof(why));
-				target_set_error(t, "backfill bulk request failed (%s), retrying", why);
-			}
-			sleep_ms(backoff_ms(attempt++));
-		}
-		batch_free(batch);
-		*batch = retry;
+		bulk_item_meta(item, len, &id, &v);
+		if (catalog_dead_letter(x->claim, t, v, id, "index", status, error, doc, false))
+			(*x->chunk_refused)++;
+		target_set_error(t, "backfilled document %s refused (dead-lettered): %.200s",
+						 id ? id : "?", error ? error : "");
+		atomic_fetch_add(&b->refused, 1);
+		free(id);
+		free(doc);
 	}
-	batch_clear(batch);
-	return true;
+	else if (out == OUT_STALE)
+		atomic_fetch_add(&t->c.stale_rejected, 1);
+	check_refusal_rate(b);
 }
 
 /*
@@ -160,6 +143,7 @@ typedef struct Sender
 	bool		busy;
 	bool		quit;
 	bool		failed;
+	long long	chunk_refused;	/* dead letters recorded in the open chunk */
 	pthread_t	th;
 } Sender;
 
@@ -193,7 +177,11 @@ sender_main(void *arg)
 		pthread_mutex_unlock(&sd->mu);
 
 		k = work.nitems;
-		ok = send_batch(sd->b, sd->claim, &work, &resp);
+		{
+			ItemCtx		x = {sd->b, sd->claim, &sd->chunk_refused};
+
+			ok = es_bulk_sync(sd->b->t, &work, &resp, &sd->b->stop, item_done, &x);
+		}
 		if (ok)
 			atomic_fetch_add(&sd->b->t->c.rows_backfilled, k);
 
@@ -348,6 +336,31 @@ read_chunk(Backfill *b, PGconn *snap, Sender *sd, Batch *batch, const char *rel,
 	return ok;
 }
 
+/* A committed chunk's refusals go into the counters (the status delta writes them). */
+static void
+count_refused(Target *t, long long n)
+{
+	atomic_fetch_add(&t->c.dead_lettered, n);
+	atomic_fetch_add(&t->c.dead_lettered_uncounted, n);
+}
+
+/* Import an exported snapshot into a new REPEATABLE READ READ ONLY transaction. */
+bool
+backfill_import_snapshot(PGconn *c, Target *t, const char *snapshot)
+{
+	Buf			q = {0};
+	char	   *lit = PQescapeLiteral(c, snapshot, strlen(snapshot));
+	bool		ok;
+
+	buf_printf(&q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
+	PQfreemem(lit);
+	ok = catalog_exec_ok(c, q.data);
+	if (!ok)
+		target_set_error(t, "could not import the exported snapshot: %s", PQerrorMessage(c));
+	buf_free(&q);
+	return ok;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -356,8 +369,6 @@ worker_main(void *arg)
 	Target	   *t = b->t;
 	PGconn	   *snap = catalog_connect(opt.conninfo, false, NULL);
 	PGconn	   *claim = catalog_connect(opt.conninfo, false, NULL);
-	Buf			q = {0};
-	char	   *lit;
 	char		who[300];
 	Sender		sd;
 	Batch		batch = {0};	/* the batch being filled, kept across chunks */
@@ -370,12 +381,8 @@ worker_main(void *arg)
 		atomic_fetch_add(&b->import_failed, 1);
 		goto out;
 	}
-	lit = PQescapeLiteral(snap, b->snapshot, strlen(b->snapshot));
-	buf_printf(&q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
-	PQfreemem(lit);
-	if (!catalog_exec_ok(snap, q.data))
+	if (!backfill_import_snapshot(snap, t, b->snapshot))
 	{
-		target_set_error(t, "could not import the backfill snapshot: %s", PQerrorMessage(snap));
 		atomic_fetch_add(&b->import_failed, 1);
 		goto out;
 	}
@@ -396,14 +403,31 @@ worker_main(void *arg)
 			break;
 		log_debug(t->index_name, "worker %d reads chunk %d (%s blocks %" PRId64 "..%" PRId64 ")",
 				  w->no, chunk_no, rel, first, end);
-		if (!read_chunk(b, snap, &sd, &batch, rel, first, end, &rows) ||
-			!catalog_finish_chunk(claim, t, chunk_no, rows, b->version))
+		sd.chunk_refused = 0;
+		if (!read_chunk(b, snap, &sd, &batch, rel, first, end, &rows))
+		{
+			/*
+			 * Stopped early: keep the dead letters as evidence (the chunk is
+			 * read again when the backfill goes on; they do not duplicate).
+			 */
+			if (atomic_load(&b->stopped_early) && catalog_release_claim(claim, t, chunk_no))
+				count_refused(t, sd.chunk_refused);
+			else
+			{
+				catalog_abort_claim(claim);
+				w->ok = false;
+			}
+			free(rel);
+			break;
+		}
+		if (!catalog_finish_chunk(claim, t, chunk_no, rows, b->version))
 		{
 			catalog_abort_claim(claim);
 			free(rel);
 			w->ok = false;
 			break;
 		}
+		count_refused(t, sd.chunk_refused);
 		atomic_fetch_add(&b->chunks_done, 1);
 		free(rel);
 	}
@@ -412,7 +436,6 @@ out:
 	if (sender_running)
 		sender_stop(&sd);
 	batch_free(&batch);
-	buf_free(&q);
 	if (snap)
 		PQfinish(snap);
 	if (claim)
@@ -570,7 +593,19 @@ coordinator_main(void *arg)
 		if (!workers[i].ok)
 			b->ok = false;
 	}
-	if (b->ok && !atomic_load(&b->stop))
+	if (atomic_load(&b->stopped_early))
+	{
+		char		why[300];
+
+		snprintf(why, sizeof(why),
+				 "backfill stopped early: %lld of the first %lld documents were refused"
+				 " (options refused_stop_sample %lld, refused_stop_fraction %g)",
+				 (long long) atomic_load(&b->refused), (long long) atomic_load(&b->answered),
+				 (long long) t->refused_stop_sample, t->refused_stop_fraction);
+		log_warn(t->index_name, "%s", why);
+		b->ok = catalog_stop_backfill(cat, t, why);
+	}
+	else if (b->ok && !atomic_load(&b->stop))
 	{
 		int			pending = catalog_pending_chunks(cat, t, NULL, NULL);
 
@@ -621,6 +656,13 @@ backfill_done(Backfill *b, bool *ok, bool *completed)
 	*ok = b->ok;
 	*completed = b->completed;
 	return true;
+}
+
+/* Did the backfill stop itself because too many documents were refused? */
+bool
+backfill_stopped_early(Backfill *b)
+{
+	return atomic_load(&b->stopped_early);
 }
 
 /* Stop (if running), wait for the threads and free. */

@@ -181,7 +181,10 @@ catalog_load_targets(PGconn *c, Target ***targets, int *ntargets)
 			   "       e.url, e.auth, e.username, e.secret, e.ca_file, e.verify_tls,"
 			   "       j.id, j.state, j.lag_threshold_bytes, j.options->>'backfill_workers',"
 			   "       t.drop_index, array_to_string(t.include_columns, ','),"
-			   "       array_to_string(t.exclude_columns, ','), t.rows_estimated"
+			   "       array_to_string(t.exclude_columns, ','), t.rows_estimated,"
+			   "       j.options->>'refused_stop_sample', j.options->>'refused_stop_fraction',"
+			   "       coalesce(j.options->>'dead_letter_documents', 'false'),"
+			   "       EXISTS (SELECT 1 FROM reindex.replay r WHERE r.target_id = t.id AND r.state = 'pending')"
 			   "  FROM reindex.target t JOIN reindex.endpoint e ON e.name = t.endpoint"
 			   "  LEFT JOIN LATERAL (SELECT * FROM reindex.job j"
 			   "                      WHERE j.new_target = t.id ORDER BY j.id DESC LIMIT 1) j ON true"
@@ -243,6 +246,11 @@ catalog_load_targets(PGconn *c, Target ***targets, int *ntargets)
 		set_str(&t->include_cols, dup_or_null(r, i, 21));
 		set_str(&t->exclude_cols, dup_or_null(r, i, 22));
 		t->rows_estimated = PQgetisnull(r, i, 23) ? 0 : strtoll(PQgetvalue(r, i, 23), NULL, 10);
+		/* defaults as in reindex._check_options, for jobs begun before 0.2 */
+		t->refused_stop_sample = PQgetisnull(r, i, 24) ? 1000 : strtoll(PQgetvalue(r, i, 24), NULL, 10);
+		t->refused_stop_fraction = PQgetisnull(r, i, 25) ? 0.5 : strtod(PQgetvalue(r, i, 25), NULL);
+		t->dead_letter_documents = strcmp(PQgetvalue(r, i, 26), "true") == 0;
+		t->replay_pending = strcmp(PQgetvalue(r, i, 27), "t") == 0;
 	}
 	PQclear(r);
 	return 0;
@@ -557,7 +565,133 @@ catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *to,
 	return ok;
 }
 
+/*
+ * Where a streaming target's job stands, in one statement (I5: the catalog
+ * decides): more refused documents (dead letters) than the job's budget
+ * max_refused -> needs_attention; else lag under the threshold -> ready;
+ * else catching_up.  Only catching_up, ready and needs_attention move here,
+ * and a job row locked by a DBA's call is skipped (tried again next tick).
+ * Returns true when the state changed (t->job_state has the new one).
+ */
+bool
+catalog_update_readiness(PGconn *c, Target *t, bool lag_ok)
+{
+	char		id[24];
+	const char *v[2];
+	PGresult   *r;
+	bool		changed = false;
+
+	if (!t->job_id)
+		return false;
+	snprintf(id, sizeof(id), "%" PRId64, t->job_id);
+	v[0] = id;
+	v[1] = lag_ok ? "t" : "f";
+	r = exec_params(c,
+					"WITH j AS (SELECT id, state, coalesce((options->>'max_refused')::bigint, 0) AS budget"
+					"             FROM reindex.job WHERE id = $1"
+					"              AND state IN ('catching_up', 'ready', 'needs_attention')"
+					"              FOR UPDATE SKIP LOCKED),"
+					" n AS (SELECT j.id, CASE"
+					"         WHEN reindex._refused_documents(x.new_target, j.budget) > j.budget"
+					"         THEN 'needs_attention'"
+					"         WHEN $2::bool THEN 'ready' ELSE 'catching_up' END AS state"
+					"         FROM j JOIN reindex.job x ON x.id = j.id)"
+					" UPDATE reindex.job u SET state = n.state,"
+					"        error = CASE WHEN n.state = 'needs_attention'"
+					"                     THEN reindex._refusal_summary(u.new_target) END"
+					"   FROM n WHERE u.id = n.id AND u.state <> n.state"
+					" RETURNING u.state", 2, v);
+	if (r && PQntuples(r) == 1)
+	{
+		snprintf(t->job_state, sizeof(t->job_state), "%s", PQgetvalue(r, 0, 0));
+		changed = true;
+	}
+	if (r)
+		PQclear(r);
+	return changed;
+}
+
+/*
+ * A backfill that met too many refusals stops: its job goes to
+ * needs_attention with the reason; the target stays backfilling, so its
+ * stream is not applied (I2) until reindex_replay() lets the backfill go on.
+ */
+bool
+catalog_stop_backfill(PGconn *c, Target *t, const char *why)
+{
+	char		id[24];
+	const char *v[2];
+	PGresult   *r;
+
+	snprintf(id, sizeof(id), "%" PRId64, t->job_id);
+	v[0] = id;
+	v[1] = why;
+	/* not through catalog_set_job_state: t->job_state belongs to the main thread */
+	r = exec_params(c,
+					"UPDATE reindex.job SET state = 'needs_attention', error = $2"
+					" WHERE id = $1 AND state = 'backfilling'", 2, v);
+	if (r)
+		PQclear(r);
+	return r != NULL;
+}
+
+/*
+ * Give a claimed chunk back without marking it done, committing what its
+ * transaction recorded (dead letters): the chunk is read again later.
+ */
+bool
+catalog_release_claim(PGconn *c, Target *t, int chunk_no)
+{
+	char		id[24],
+				no[16];
+	const char *v[2];
+	PGresult   *r;
+
+	snprintf(id, sizeof(id), "%" PRId64, t->id);
+	snprintf(no, sizeof(no), "%d", chunk_no);
+	v[0] = id;
+	v[1] = no;
+	r = exec_params(c,
+					"UPDATE reindex.backfill_chunk SET state = 'pending', claimed_by = NULL,"
+					" claimed_at = NULL WHERE target_id = $1 AND chunk_no = $2", 2, v);
+	if (!r)
+	{
+		catalog_exec_ok(c, "ROLLBACK");
+		return false;
+	}
+	PQclear(r);
+	return catalog_exec_ok(c, "COMMIT");
+}
+
+/* A refusal as dead_letter.error stores it: the cluster's error object, else {"reason": text}. */
 void
+catalog_error_json(Buf *e, const char *error)
+{
+	json_t	   *parsed = (error && error[0] == '{') ? json_loads(error, 0, NULL) : NULL;
+
+	if (parsed)
+	{
+		buf_puts(e, error);
+		json_decref(parsed);
+	}
+	else
+	{
+		buf_puts(e, "{\"reason\":");
+		buf_json_string(e, error ? error : "", error ? strlen(error) : 0);
+		buf_puts(e, "}");
+	}
+}
+
+static const char dead_letter_insert[] =
+"INSERT INTO reindex.dead_letter AS d (target_id, lsn, doc_id, op, http_status, error, document)"
+" VALUES ($1, $2::pg_lsn, $3, $4, $7::int, $5::jsonb, $6)"
+" ON CONFLICT (target_id, doc_id) WHERE op IN ('index', 'delete') DO UPDATE SET"
+"  lsn = excluded.lsn, op = excluded.op, http_status = excluded.http_status,"
+"  error = excluded.error, document = excluded.document, created_at = now()"
+" WHERE d.lsn IS NULL OR d.lsn <= excluded.lsn"
+" RETURNING d.target_id";
+
+bool
 catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 					const char *op, long http_status, const char *error, const char *document,
 					bool count)
@@ -567,28 +701,18 @@ catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 				st[16];
 	const char *v[7];
 	Buf			e = {0};
-	json_t	   *parsed;
+	Buf			q = {0};
+	PGresult   *r;
 
 	snprintf(id, sizeof(id), "%" PRId64, t->id);
 	format_lsn(lsn, l);
-	parsed = (error && error[0] == '{') ? json_loads(error, 0, NULL) : NULL;
-	if (parsed)
-	{
-		buf_puts(&e, error);
-		json_decref(parsed);
-	}
-	else
-	{
-		buf_puts(&e, "{\"reason\":");
-		buf_json_string(&e, error ? error : "", error ? strlen(error) : 0);
-		buf_puts(&e, "}");
-	}
+	catalog_error_json(&e, error);
 	v[0] = id;
 	v[1] = l;
 	v[2] = doc_id;
 	v[3] = op;
 	v[4] = e.data;
-	v[5] = document;
+	v[5] = t->dead_letter_documents ? document : NULL;
 	snprintf(st, sizeof(st), "%ld", http_status);
 	v[6] = http_status > 0 ? st : NULL;
 	/*
@@ -596,20 +720,20 @@ catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 	 * the catalog before the item counts as acknowledged (before its LSN is
 	 * confirmed).  Backfill threads pass false (their statement runs in the
 	 * chunk's transaction, which must not hold the target row's lock) and
-	 * leave the count to the status delta.
+	 * add their chunk's refusals to the status delta once it committed.
 	 */
 	if (count)
-		exec_params_void(c,
-						 "WITH d AS (INSERT INTO reindex.dead_letter"
-						 "  (target_id, lsn, doc_id, op, http_status, error, document)"
-						 "  VALUES ($1, $2::pg_lsn, $3, $4, $7::int, $5::jsonb, $6) RETURNING target_id)"
-						 " UPDATE reindex.target t SET dead_lettered = t.dead_lettered + 1"
-						 " FROM d WHERE t.id = d.target_id", 7, v);
+		buf_printf(&q, "WITH d AS (%s)"
+				   " UPDATE reindex.target t SET dead_lettered = t.dead_lettered + 1"
+				   " WHERE t.id = $1::bigint AND EXISTS (SELECT 1 FROM d)", dead_letter_insert);
 	else
-		exec_params_void(c,
-						 "INSERT INTO reindex.dead_letter (target_id, lsn, doc_id, op, http_status, error, document)"
-						 " VALUES ($1, $2::pg_lsn, $3, $4, $7::int, $5::jsonb, $6)", 7, v);
+		buf_puts(&q, dead_letter_insert);
+	r = exec_params(c, q.data, 7, v);
+	if (r)
+		PQclear(r);
 	buf_free(&e);
+	buf_free(&q);
+	return r != NULL;
 }
 
 /*

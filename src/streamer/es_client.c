@@ -4,7 +4,8 @@
  * Owns: the one libcurl multi handle of the main thread (keep-alive
  * connections are shared by all its requests), the poll that also waits on
  * the libpq sockets, blocking requests for backfill threads and one-off admin
- * calls (one kept-alive handle per thread), and retry backoff.  _bulk
+ * calls (one kept-alive handle per thread), the blocking _bulk send with
+ * retries that backfill and replay threads share, and retry backoff.  _bulk
  * responses are classified in bulk_response.c.
  *
  * Invariants: credentials come only from the Endpoint (catalog or
@@ -18,10 +19,12 @@
  * before it connects, so the streamer reaches no address the backend could
  * not.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -492,4 +495,80 @@ endpoint_free(Endpoint *ep)
 	free(ep->api_key);
 	free(ep->ca_file);
 	memset(ep, 0, sizeof(*ep));
+}
+
+void
+sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/*
+ * Send a batch with blocking requests until no item is left to retry: 429,
+ * 5xx and transport failures are sent again after a backoff (counted in
+ * t->c.retried).  done() is called once per item with its final outcome
+ * (OUT_OK, OUT_STALE or OUT_DEAD), its HTTP status and error text (may be
+ * NULL).  Returns false when *stop was set before everything was answered
+ * (or done() set it).  The batch is empty afterwards.
+ */
+bool
+es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
+			 BulkItemDone done, void *arg)
+{
+	int			attempt = 0;
+
+	while (batch->nitems > 0)
+	{
+		int			n = batch->nitems,
+					i;
+		ItemOutcome *out;
+		char	  **errs;
+		long	   *sts;
+		Batch		retry = {0};
+		bool		itemised;
+
+		if (atomic_load(stop))
+		{
+			batch_clear(batch);
+			return false;
+		}
+		es_request_sync(&t->ep, "POST", "/_bulk", batch->body.data, batch->body.len, resp, 0);
+		out = malloc(sizeof(ItemOutcome) * n);
+		errs = malloc(sizeof(char *) * n);
+		sts = malloc(sizeof(long) * n);
+		itemised = es_bulk_outcomes(resp, n, out, errs, sts);
+		for (i = 0; i < n; i++)
+		{
+			BulkItem   *it = &batch->items[i];
+			const char *item = batch->body.data + it->off;
+
+			if (out[i] == OUT_RETRY)
+				batch_add_raw(&retry, item, it->len, it->seq);
+			else
+				done(arg, item, it->len, it->seq, out[i], sts[i], errs[i]);
+			free(errs[i]);
+		}
+		free(out);
+		free(errs);
+		free(sts);
+		if (retry.nitems > 0)
+		{
+			atomic_fetch_add(&t->c.retried, retry.nitems);
+			if (!itemised)
+			{
+				char		why[320];
+
+				es_bulk_failure(resp, why, sizeof(why));
+				target_set_error(t, "bulk request failed (%s), retrying", why);
+			}
+			sleep_ms(backoff_ms(attempt++));
+		}
+		batch_free(batch);
+		*batch = retry;
+	}
+	batch_clear(batch);
+	return !atomic_load(stop);
 }

@@ -5,7 +5,7 @@
  * with LISTEN reindex and its reconnects, the per-target state machine
  * (backfilling -> streaming -> retiring -> retired/dropped, plus cancelled
  * and failed jobs), the status tick (catalog progress, lag, job transitions
- * catching_up -> ready), the --once / --until-lsn exit conditions and the
+ * catching_up <-> ready <-> needs_attention), replays, the --once / --until-lsn exit conditions and the
  * clean shutdown (flush, confirm, exit 0).  reindex_verify runs are claimed
  * and reaped here (verify_tick) and run on threads of their own (verify.c).
  *
@@ -267,6 +267,11 @@ stop_target(Target *t)
 		backfill_free(t->bf);
 		t->bf = NULL;
 	}
+	if (t->replay)
+	{
+		replay_free(t->replay);
+		t->replay = NULL;
+	}
 }
 
 static void
@@ -379,13 +384,16 @@ drive_target(Target *t)
 			stream_close(t->stream);
 			t->stream = NULL;
 		}
-		if (!t->bf && now >= t->retry_at_ms && !shutdown_requested)
+		if (!t->bf && now >= t->retry_at_ms && !shutdown_requested &&
+			strcmp(t->job_state, "needs_attention") != 0)	/* stopped early */
 		{
 			log_info(t->index_name, "backfill of %s starting", t->source);
 			t->bf = backfill_start(t);
 		}
 		else if (t->bf && backfill_done(t->bf, &ok, &completed))
 		{
+			if (!completed && backfill_stopped_early(t->bf))
+				snprintf(t->job_state, sizeof(t->job_state), "needs_attention");
 			backfill_free(t->bf);
 			t->bf = NULL;
 			if (completed)
@@ -403,6 +411,7 @@ drive_target(Target *t)
 				retry_later(t, 1000);
 		}
 	}
+	replay_drive(t);
 	if (strcmp(t->state, "streaming") == 0 && !t->stream && now >= t->retry_at_ms &&
 		!shutdown_requested)
 	{
@@ -449,21 +458,17 @@ status_tick(bool final)
 			t->lag_bytes = cur > t->confirmed_lsn ? cur - t->confirmed_lsn : 0;
 			t->lag_seconds = oldest ? (now_ms() - oldest) / 1000.0 : 0;
 			catalog_write_status(main_cat, t, opt.id, true);
-			if (strcmp(t->job_state, "catching_up") == 0 &&
-				(int64_t) t->lag_bytes < t->ready_lag_bytes && !final)
+			if (!final)
 			{
-				if (catalog_set_job_state(main_cat, t, "catching_up", "ready", NULL))
-					log_info(t->index_name, "job %" PRId64 " is ready (lag %" PRIu64 " bytes)",
-							 t->job_id, t->lag_bytes);
-			}
-			else if (strcmp(t->job_state, "ready") == 0 &&
-					 (int64_t) t->lag_bytes >= t->ready_lag_bytes && !final)
-			{
-				/* fell behind: a swap must wait until it has caught up again */
-				if (catalog_set_job_state(main_cat, t, "ready", "catching_up", NULL))
-					log_info(t->index_name, "job %" PRId64 " is catching up again (lag %" PRIu64
-							 " bytes, threshold %" PRId64 ")",
-							 t->job_id, t->lag_bytes, t->ready_lag_bytes);
+				char		was[32];
+
+				/* ready needs lag under the threshold and refusals within the budget */
+				snprintf(was, sizeof(was), "%s", t->job_state);
+				if (catalog_update_readiness(main_cat, t,
+											 (int64_t) t->lag_bytes < t->ready_lag_bytes))
+					log_info(t->index_name, "job %" PRId64 " %s -> %s (lag %" PRIu64
+							 " bytes, threshold %" PRId64 ")", t->job_id, was, t->job_state,
+							 t->lag_bytes, t->ready_lag_bytes);
 			}
 		}
 		else if (t->bf)
@@ -486,6 +491,11 @@ once_satisfied(uint64_t *mark)
 
 		if (retiring(t))
 			return false;	/* still to retire (seen again after it is done) */
+		if (t->replay || t->replay_pending)
+			return false;
+		if (strcmp(t->state, "backfilling") == 0 && !t->bf &&
+			strcmp(t->job_state, "needs_attention") == 0)
+			continue;		/* stopped early: waits for reindex_replay() */
 		if (strcmp(t->state, "streaming") != 0 || !t->stream || !stream_idle(t->stream))
 		{
 			*mark = 0;
@@ -498,11 +508,12 @@ once_satisfied(uint64_t *mark)
 	{
 		*mark = catalog_current_wal_lsn(main_cat);
 		for (i = 0; i < ntargets; i++)
-			stream_request_reply(targets[i]->stream);
+			if (targets[i]->stream)
+				stream_request_reply(targets[i]->stream);
 		return false;
 	}
 	for (i = 0; i < ntargets; i++)
-		if (stream_confirmed(targets[i]->stream) < *mark)
+		if (targets[i]->stream && stream_confirmed(targets[i]->stream) < *mark)
 		{
 			stream_request_reply(targets[i]->stream);
 			return false;

@@ -223,6 +223,7 @@ bool		es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out,
 void		es_bulk_failure(const EsResponse *r, char *out, size_t len);
 void		es_bulk_bytes(unsigned long long *sent, unsigned long long *raw);
 uint64_t	backoff_ms(int attempt);
+void		sleep_ms(uint64_t ms);
 void		es_global_cleanup(void);
 void		endpoint_copy(Endpoint *dst, const Endpoint *src);
 void		endpoint_free(Endpoint *ep);
@@ -240,6 +241,7 @@ typedef struct Counters
 
 struct Stream;
 struct Backfill;
+struct Replay;
 
 typedef struct Target
 {
@@ -260,6 +262,11 @@ typedef struct Target
 	int64_t		rows_estimated; /* catalog estimate (metrics) */
 	int64_t		ready_lag_bytes;	/* job threshold */
 	int			job_workers;
+	int64_t		refused_stop_sample;	/* job option (0: no early stop) */
+	double		refused_stop_fraction;	/* job option */
+	bool		dead_letter_documents;	/* job option: keep refused bodies */
+	bool		replay_pending; /* a reindex_replay() request waits */
+	uint64_t	replay_retry_at_ms;
 	bool		drop_index;
 	char	   *requested_settings; /* JSON of index settings to restore */
 	Endpoint	ep;
@@ -272,6 +279,7 @@ typedef struct Target
 	int			attempt;
 	struct Stream *stream;
 	struct Backfill *bf;
+	struct Replay *replay;
 	uint64_t	lag_bytes;
 	double		lag_seconds;
 	uint64_t	server_wal_end;
@@ -299,9 +307,13 @@ void		catalog_clear_error(PGconn *c, Target *t);
 void		catalog_set_target_state(PGconn *c, Target *t, const char *state);
 bool		catalog_set_job_state(PGconn *c, Target *t, const char *from, const char *to,
 								  const char *error);
-void		catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
+bool		catalog_dead_letter(PGconn *c, Target *t, uint64_t lsn, const char *doc_id,
 								const char *op, long http_status, const char *error,
 								const char *document, bool count);
+void		catalog_error_json(Buf *e, const char *error);
+bool		catalog_release_claim(PGconn *c, Target *t, int chunk_no);
+bool		catalog_update_readiness(PGconn *c, Target *t, bool lag_ok);
+bool		catalog_stop_backfill(PGconn *c, Target *t, const char *why);
 char	   *catalog_document_by_key(PGconn *c, Target *t, uint64_t xid, const char *key,
 									size_t key_len, bool *failed);
 uint64_t	catalog_current_wal_lsn(PGconn *c);
@@ -309,6 +321,12 @@ int			catalog_slot_exists(PGconn *c, const char *slot, uint64_t *confirmed);
 bool		catalog_drop_slot(PGconn *c, const char *slot);
 int			catalog_try_slot_lock(PGconn *c, Target *t, bool unlock);
 uint64_t	catalog_read_consistent_point(PGconn *c, Target *t);
+
+/* blocking _bulk with retries (es_client.c), for backfill and replay threads */
+typedef void (*BulkItemDone) (void *arg, const char *item, size_t len, uint64_t seq,
+							  ItemOutcome out, long status, const char *error);
+bool		es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
+						 BulkItemDone done, void *arg);
 
 /*---- replication protocol (replication.c) ----*/
 bool		repl_create_slot(PGconn *repl, const char *slot, bool temporary,
@@ -337,8 +355,17 @@ int			stream_timeout_ms(Stream *s);
 typedef struct Backfill Backfill;
 Backfill   *backfill_start(Target *t);
 bool		backfill_done(Backfill *b, bool *ok, bool *completed);
+bool		backfill_stopped_early(Backfill *b);
 void		backfill_free(Backfill *b);
 void		backfill_progress(Backfill *b, int64_t *done_chunks, int64_t *total_chunks);
+
+/* the exported snapshot in a REPEATABLE READ READ ONLY transaction (backfill.c) */
+bool		backfill_import_snapshot(PGconn *c, Target *t, const char *snapshot);
+
+/*---- replay of dead letters (replay.c) ----*/
+typedef struct Replay Replay;
+void		replay_drive(Target *t);
+void		replay_free(Replay *r);
 
 /*---- alias drift repair (aliases.c) ----*/
 void		alias_repair(PGconn *c, Target **targets, int n);

@@ -114,15 +114,6 @@ static Run *current;
 static uint64_t last_claim_ms;
 
 static void
-sleep_ms(uint64_t ms)
-{
-	struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static void
 run_free(Run *r)
 {
 	free(r->index_name);

@@ -39,6 +39,12 @@ def ready_job(db, alias, index):
                           confirmed_lsn = pg_current_wal_lsn()
                     WHERE id = (SELECT new_target FROM reindex.job WHERE id = %s)""", (job,))
     cur.execute("UPDATE reindex.job SET state = 'ready' WHERE id = %s", (job,))
+    # and its backfill: every row of docs in the new index (a swap checks the count)
+    cur.execute("""SELECT status FROM reindex._http('default', 'POST', '/_bulk?refresh=true',
+                       (SELECT string_agg(format(E'{"index":{"_index":%%s,"_id":%%s}}\n%%s\n', to_json(%s::text),
+                                                 split_part(d, ' ', 1), substr(d, position(' ' IN d) + 1)), '')
+                          FROM (SELECT reindex.document('docs', x) AS d FROM docs x) r))""", (index,))
+    assert cur.fetchone()[0] == 200
     return job
 
 

@@ -88,12 +88,12 @@ class Cluster:
 
 # ---------------------------------------------------------------- devsearch
 class DevSearch:
-    def __init__(self, workdir):
+    def __init__(self, workdir, args=()):
         binary = devsearch_binary()
         if binary is None:
             pytest.fail("devsearch is not built (make builds it)", pytrace=False)
         self.out = open(os.path.join(workdir, "devsearch.out"), "w+")
-        self.proc = subprocess.Popen([binary, "--port", "0"], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([binary, "--port", "0"] + list(args), stdout=subprocess.PIPE,
                                      stderr=self.out, text=True)
         line = self.proc.stdout.readline()
         prefix = "devsearch listening on "
@@ -338,12 +338,12 @@ def add_endpoint(conn, name, url):
         cur.execute("SELECT reindex.endpoint_add(%s, %s)", (name, url))
 
 
-def _module_env(need_streamer):
+def _module_env(need_streamer, devsearch_args=()):
     if need_streamer and streamer_binary() is None:
         pytest.fail("reindex_streamer is not built (make builds it)", pytrace=False)
     workdir = tempfile.mkdtemp(prefix="reindex-streamer-test.")
     os.chmod(workdir, 0o755)
-    es = DevSearch(workdir)
+    es = DevSearch(workdir, devsearch_args)
     cluster = Cluster(workdir)
     e = None
     try:
@@ -367,6 +367,13 @@ def env():
 
 
 @pytest.fixture(scope="module")
+def env_opensearch():
+    """The same with the development server speaking as OpenSearch 2.x
+    (--flavor opensearch: its error types, such as mapper_parsing_exception)."""
+    yield from _module_env(True, ["--flavor", "opensearch"])
+
+
+@pytest.fixture(scope="module")
 def env_no_streamer():
     """The same without requiring the streamer (tests of the oracle itself)."""
     yield from _module_env(False)
@@ -378,6 +385,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.when == "call" and rep.failed:
-        e = item.funcargs.get("env") or item.funcargs.get("env_no_streamer")
+        e = (item.funcargs.get("env") or item.funcargs.get("env_opensearch")
+             or item.funcargs.get("env_no_streamer"))
         if isinstance(e, Env):
             rep.sections.append(("streamer logs", e.streamer_logs()))

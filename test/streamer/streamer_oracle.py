@@ -17,7 +17,8 @@ Invariants checked (DESIGN.md I1-I3):
     points are the target's consistent point and every chunk's snapshot_lsn;
     with no crash that set has one element and the check is exact.  A
     reindex_verify repair re-sends rows read from its own snapshot: the
-    snapshot points of repairing runs are allowed too.
+    snapshot points of repairing runs are allowed too, and so are those of
+    reindex_replay runs that resent dead letters the cluster accepted.
 Used by the tests under test/streamer/ and by contrib/demo/demo.sh
 (`/usr/bin/python3 test/streamer/streamer_oracle.py --help`).
 """
@@ -134,6 +135,10 @@ def target_info(conn, index):
         cur.execute("""SELECT DISTINCT snapshot_lsn::text FROM reindex.verify_run
                         WHERE target_id = %s AND repair AND repaired > 0
                           AND snapshot_lsn IS NOT NULL""", (tid,))
+        cps |= {lsn_to_int(r[0]) for r in cur.fetchall()}
+        # so does a reindex_replay of dead letters
+        cur.execute("""SELECT DISTINCT snapshot_lsn::text FROM reindex.replay
+                        WHERE target_id = %s AND resolved > 0 AND snapshot_lsn IS NOT NULL""", (tid,))
         cps |= {lsn_to_int(r[0]) for r in cur.fetchall()}
     conn.commit()
     if cp is not None:

@@ -1,5 +1,5 @@
 """conftest.py: fixtures of test/streamer_more (more reindex_streamer behaviour:
-lag fall-back, alias drift repair, TRUNCATE).
+lag fall-back, alias drift repair, TRUNCATE, refused documents).
 
 Owns nothing new: it reuses test/streamer's per-module fixtures (a private
 PostgreSQL cluster, a private development server, streamer runners, the
@@ -13,4 +13,4 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from streamer.conftest import env, env_no_streamer, pytest_runtest_makereport  # noqa: E402,F401
+from streamer.conftest import env, env_no_streamer, env_opensearch, pytest_runtest_makereport  # noqa: E402,F401
