@@ -36,6 +36,8 @@ alias_remove_at(Index *ix, int i)
 static int
 validate_alias_name(Server *srv, const char *name, EsError *e)
 {
+	Index	   *ix;
+
 	if (index_name_validate(name, e) < 0)
 	{
 		char		reason[sizeof(e->reason)];
@@ -45,16 +47,33 @@ validate_alias_name(Server *srv, const char *name, EsError *e)
 		es_error_set(e, 400, "invalid_alias_name_exception", "%s", reason);
 		if (strncmp(e->reason, "Invalid index name", 18) == 0)
 		{
-			snprintf(reason, sizeof(reason), "Invalid alias name%s", e->reason + 18);
+			const char *tail = strstr(e->reason, "], ");
+
+			/* InvalidAliasNameException(name, desc): "Invalid alias name [N]: desc" */
+			if (tail)
+				snprintf(reason, sizeof(reason), "Invalid alias name%.*s]: %s",
+						 (int) (tail - (e->reason + 18)), e->reason + 18, tail + 3);
+			else
+				snprintf(reason, sizeof(reason), "Invalid alias name%s", e->reason + 18);
 			snprintf(e->reason, sizeof(e->reason), "%s", reason);
 		}
 		return -1;
 	}
-	if (store_find_index(srv->store, name))
+	if ((ix = store_find_index(srv->store, name)) != NULL)
 	{
-		es_error_set(e, 400, "invalid_alias_name_exception",
-					 "Invalid alias name [%s]: an index or data stream exists with the same name as the alias",
-					 name);
+		if (srv->cfg.flavor == FLAVOR_OPENSEARCH)
+		{
+			/* OpenSearch: InvalidAliasNameException(Index, name, desc) */
+			es_error_set(e, 400, "invalid_alias_name_exception",
+						 "Invalid alias name [%s], an index exists with the same name as the alias",
+						 name);
+			es_error_meta(e, "index_uuid", ix->uuid);
+			es_error_meta(e, "index", ix->name);
+		}
+		else
+			es_error_set(e, 400, "invalid_alias_name_exception",
+						 "Invalid alias name [%s]: an index or data stream exists with the same name as the alias",
+						 name);
 		return -1;
 	}
 	return 0;
@@ -567,6 +586,16 @@ aliases_put(Server *srv, const Request *req, Response *resp,
 			else
 				json_object_set(attrs, k, v);
 		}
+	}
+	if ((index_expr == NULL || index_expr[0] == '\0' || name == NULL || name[0] == '\0') &&
+		srv->cfg.flavor == FLAVOR_OPENSEARCH)
+	{
+		/* OpenSearch's AliasActions setters refuse an empty value at once */
+		es_respond_error(resp, 400, "illegal_argument_exception", "[%s] can't be empty",
+						 index_expr == NULL || index_expr[0] == '\0' ? "indices" : "alias");
+		json_decref(attrs);
+		json_decref(body);
+		return;
 	}
 	if (index_expr == NULL || index_expr[0] == '\0' || name == NULL || name[0] == '\0')
 	{

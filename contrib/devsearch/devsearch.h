@@ -113,6 +113,7 @@ typedef struct ServerConfig
 	int64_t		max_content_length;	/* bytes */
 	uint64_t	seed;
 	bool		quiet;
+	const char *request_log;	/* file of the request log (reqlog.c), or NULL */
 } ServerConfig;
 
 struct Store;
@@ -130,6 +131,7 @@ typedef struct Server
 	uint64_t	fault_generation;	/* bumped when faults are cleared */
 	struct ScrollCtx *scrolls;	/* open scroll contexts (scroll.c) */
 	uint64_t	scroll_seq;
+	int			request_log_fd; /* reqlog.c; -1 = no request log */
 } Server;
 
 /* create/destroy all state; cfg is copied */

@@ -38,7 +38,7 @@ resolve_single_index(Store *st, const char *name, EsError *err)
 			n++;
 		}
 	if (n == 0)
-		es_error_index_not_found(err, name);
+		es_error_index_not_found_expr(err, name);
 	else if (n > 1)
 	{
 		es_error_illegal_argument(err,

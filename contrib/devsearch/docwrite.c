@@ -487,17 +487,13 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 	es_error_clear(&res->err);
 	res->index_name = op->index;
 	res->seq_no = -1;
+	/* an id is generated only once the target resolved: a real cluster
+	 * answers "_id": null for an item that failed before (no such index,
+	 * require_alias, no write index) */
 	if (op->id)
 	{
 		res->id = op->id;
 		res->id_len = op->id_len;
-	}
-	else
-	{
-		random_uuid(res->auto_id);
-		res->auto_id[20] = '\0';
-		res->id = res->auto_id;
-		res->id_len = 20;
 	}
 
 	if (op->id && op->id_len == 0)
@@ -538,6 +534,9 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 		if (!may_create)
 		{
 			res->err = err;
+			/* a delete resolves its one index as a single-index operation */
+			if (op->op == OP_DELETE)
+				es_error_index_not_found_expr(&res->err, op->index);
 			return;
 		}
 		ix = store_create_index(st, op->index, NULL, NULL, &err);
@@ -558,6 +557,13 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 	}
 	res->ix = ix;
 	res->index_name = ix->name;
+	if (op->id == NULL)
+	{
+		random_uuid(res->auto_id);
+		res->auto_id[20] = '\0';
+		res->id = res->auto_id;
+		res->id_len = 20;
+	}
 
 	cur = index_current(ix, res->id, res->id_len, now_ms);
 	if (index_resolve_routing(ix, op->index, op->routing, res->id, res->id_len,
@@ -662,7 +668,10 @@ write_result_json(JsonBuf *jb, const Server *srv, const WriteResult *res,
 	jb_cstr(jb, "{\"_index\":");
 	jb_qcstr(jb, res->index_name ? res->index_name : "");
 	jb_cstr(jb, ",\"_id\":");
-	jb_str(jb, res->id ? res->id : "", res->id_len);
+	if (res->id)
+		jb_str(jb, res->id, res->id_len);
+	else
+		jb_cstr(jb, "null");
 	if (res->err.status)
 	{
 		if (with_status)
@@ -679,7 +688,9 @@ write_result_json(JsonBuf *jb, const Server *srv, const WriteResult *res,
 	jb_i64(jb, res->version);
 	jb_cstr(jb, ",\"result\":\"");
 	jb_cstr(jb, res->result);
-	if (res->noop)
+	/* a noop _update answers no shard copies; in a _bulk every item gets
+	 * the shard-level answer of its bulk shard request (TransportShardBulkAction) */
+	if (res->noop && !with_status)
 		jb_cstr(jb, "\",\"_shards\":{\"total\":0,\"successful\":0,\"failed\":0}");
 	else
 	{

@@ -71,14 +71,26 @@ es_error_cause(EsError *e, const char *type, const char *fmt,...)
 	va_end(ap);
 }
 
-void
-es_error_index_not_found(EsError *e, const char *index)
+static void
+index_not_found(EsError *e, const char *index, const char *resource_type)
 {
 	es_error_set(e, 404, "index_not_found_exception", "no such index [%s]", index);
-	es_error_meta(e, "resource.type", "index_or_alias");
+	es_error_meta(e, "resource.type", resource_type);
 	es_error_meta(e, "resource.id", index);
 	es_error_meta(e, "index_uuid", "_na_");
 	es_error_meta(e, "index", index);
+}
+
+void
+es_error_index_not_found(EsError *e, const char *index)
+{
+	index_not_found(e, index, "index_or_alias");
+}
+
+void
+es_error_index_not_found_expr(EsError *e, const char *index)
+{
+	index_not_found(e, index, "index_expression");
 }
 
 void

@@ -43,6 +43,10 @@ void		es_error_cause(EsError *e, const char *type, const char *fmt,...)
 
 /* common errors */
 void		es_error_index_not_found(EsError *e, const char *index);
+/* the same as a real cluster answers it where a single-index operation (get,
+ * delete of one document) or an expression that resolved to nothing
+ * (allow_no_indices=false) found no index: resource.type "index_expression" */
+void		es_error_index_not_found_expr(EsError *e, const char *index);
 void		es_error_illegal_argument(EsError *e, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 void		es_error_parse(EsError *e, const char *fmt,...)

@@ -677,11 +677,13 @@ cluster_health(Server *srv, const Request *req, Response *resp)
 	jb_reset(&resp->body);
 	jb_printf(&resp->body,
 			  "{\"cluster_name\":\"devsearch\",\"status\":\"green\",\"timed_out\":false,"
-			  "\"number_of_nodes\":1,\"number_of_data_nodes\":1,\"active_primary_shards\":%d,"
+			  "\"number_of_nodes\":1,\"number_of_data_nodes\":1,%s\"active_primary_shards\":%d,"
 			  "\"active_shards\":%d,\"relocating_shards\":0,\"initializing_shards\":0,"
 			  "\"unassigned_shards\":0,\"delayed_unassigned_shards\":0,"
 			  "\"number_of_pending_tasks\":0,\"number_of_in_flight_fetch\":0,"
 			  "\"task_max_waiting_in_queue_millis\":0,\"active_shards_percent_as_number\":100.0}",
+			  srv->cfg.flavor == FLAVOR_OPENSEARCH ?
+			  "\"discovered_master\":true,\"discovered_cluster_manager\":true," : "",
 			  shards, shards);
 	response_json(resp, 200);
 }

@@ -41,6 +41,8 @@ usage(FILE *out)
 			"  --fault SPEC             inject a fault, e.g. bulk_item_429:rate=0.1 (repeatable)\n"
 			"  --seed N                 seed for fault decisions (default 1)\n"
 			"  --quiet                  no log lines on stderr\n"
+			"  --request-log FILE       append one JSON line per request to FILE (default:\n"
+			"                           $DEVSEARCH_REQUEST_LOG when set)\n"
 			"  --help                   show this help\n");
 }
 
@@ -56,6 +58,7 @@ main(int argc, char **argv)
 		{"fault", required_argument, NULL, 'F'},
 		{"seed", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"request-log", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -77,6 +80,9 @@ main(int argc, char **argv)
 	cfg.gc_deletes_ms = 60000;
 	cfg.max_content_length = 100LL * 1024 * 1024;
 	cfg.seed = 1;
+	cfg.request_log = getenv("DEVSEARCH_REQUEST_LOG");
+	if (cfg.request_log && cfg.request_log[0] == '\0')
+		cfg.request_log = NULL;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
 	{
 		switch (c)
@@ -121,6 +127,9 @@ main(int argc, char **argv)
 				break;
 			case 'q':
 				cfg.quiet = true;
+				break;
+			case 'L':
+				cfg.request_log = optarg;
 				break;
 			case 'h':
 				usage(stdout);

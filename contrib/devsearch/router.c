@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "bulk.h"
 #include "docs.h"
 #include "faults.h"
 #include "indices.h"
 #include "search.h"
+#include "reqlog.h"
 #include "store.h"
 
 Server *
@@ -33,6 +35,7 @@ server_create(const ServerConfig *cfg)
 	srv->store = store_create(cfg->gc_deletes_ms);
 	srv->faults = faults_create(cfg->seed);
 	srv->stats = stats_create();
+	srv->request_log_fd = cfg->request_log ? reqlog_open(cfg->request_log) : -1;
 	return srv;
 }
 
@@ -43,6 +46,8 @@ server_destroy(Server *srv)
 	store_destroy(srv->store);
 	faults_destroy(srv->faults);
 	stats_destroy(srv->stats);
+	if (srv->request_log_fd >= 0)
+		close(srv->request_log_fd);
 	pthread_cond_destroy(&srv->faults_changed);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
@@ -394,6 +399,7 @@ server_dispatch(Server *srv, const Request *req, Response *resp)
 	const char *name = "other";
 
 	pthread_mutex_lock(&srv->lock);
+	reqlog_write(srv, req);
 	if (srv->cfg.flavor == FLAVOR_ELASTICSEARCH)
 		response_add_header(resp, "X-Elastic-Product", "Elasticsearch");
 	resp->head = req->method == HTTP_HEAD;

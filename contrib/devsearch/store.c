@@ -844,7 +844,7 @@ index_current(Index *ix, const char *id, size_t id_len, int64_t now_ms)
 {
 	Doc		   *d = index_lookup(ix, id, id_len);
 
-	if (d == NULL || d->version == 0)
+	if (d == NULL || d->seq_no < 0)	/* a slot never written (external version 0 is a version) */
 		return NULL;
 	if (d->live == NULL && tombstone_expired(ix, d, now_ms))
 		return NULL;
@@ -918,7 +918,7 @@ index_doc_set_live(Index *ix, Doc *d, Blob *src, int64_t version)
 	if (d->live == NULL)
 	{
 		ix->live_count++;
-		if (d->version > 0)
+		if (d->seq_no >= 0)
 			ix->ntombstones--;	/* tombstone revived */
 	}
 	blob_unref(d->live);
@@ -936,7 +936,7 @@ index_doc_set_deleted(Index *ix, Doc *d, int64_t version, int64_t now_ms)
 		ix->live_count--;
 		ix->ntombstones++;
 	}
-	else if (d->version == 0)
+	else if (d->seq_no < 0)
 		ix->ntombstones++;		/* fresh record: new tombstone */
 	blob_unref(d->live);
 	d->live = NULL;
@@ -1029,7 +1029,7 @@ index_prune_tombstones(Index *ix, int64_t now_ms)
 	{
 		Doc		   *d = ix->docs[i];
 
-		if (d && d->live == NULL && d->version > 0 && !d->dirty && d->vis == NULL &&
+		if (d && d->live == NULL && d->seq_no >= 0 && !d->dirty && d->vis == NULL &&
 			tombstone_expired(ix, d, now_ms))
 			index_remove_record(ix, d);
 	}
@@ -1362,7 +1362,7 @@ store_resolve(Store *st, const char *expr, unsigned flags, IndexList *out, EsErr
 	if (out->n == 0 && !(flags & RESOLVE_ALLOW_NO_INDICES))
 	{
 		/* IndexNameExpressionResolver: nothing left and allow_no_indices=false */
-		es_error_index_not_found(err, expr);
+		es_error_index_not_found_expr(err, expr);
 		index_list_free(out);
 		return -1;
 	}
