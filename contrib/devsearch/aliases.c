@@ -591,8 +591,9 @@ aliases_put(Server *srv, const Request *req, Response *resp,
 		srv->cfg.flavor == FLAVOR_OPENSEARCH)
 	{
 		/* OpenSearch's AliasActions setters refuse an empty value at once */
-		es_respond_error(resp, 400, "illegal_argument_exception", "[%s] can't be empty",
-						 index_expr == NULL || index_expr[0] == '\0' ? "indices" : "alias");
+		es_respond_error(resp, 400, "illegal_argument_exception", "[%s] can't be empty%s",
+						 index_expr == NULL || index_expr[0] == '\0' ? "indices" : "alias",
+						 index_expr == NULL || index_expr[0] == '\0' ? "" : " string");
 		json_decref(attrs);
 		json_decref(body);
 		return;
