@@ -349,6 +349,41 @@ retire_target(Target *t)
 	}
 }
 
+/*
+ * A stream broke (or could not start): remember the note it left.  Once a
+ * stream of the target confirms past where this one stopped, the trouble
+ * is over and the note is cleared (recovered_stream_error), so that
+ * reindex_status does not show a past error as the present one.
+ */
+static void
+note_stream_error(Target *t)
+{
+	pthread_mutex_lock(&t->err_lock);
+	snprintf(t->stream_error, sizeof(t->stream_error), "%s", t->last_error);
+	pthread_mutex_unlock(&t->err_lock);
+	if (t->stream_error[0] && t->confirmed_lsn > t->stream_error_lsn)
+		t->stream_error_lsn = t->confirmed_lsn;
+}
+
+static void
+recovered_stream_error(Target *t)
+{
+	bool		same;
+
+	if (!t->stream_error[0] || stream_confirmed(t->stream) <= t->stream_error_lsn)
+		return;
+	pthread_mutex_lock(&t->err_lock);
+	same = strcmp(t->last_error, t->stream_error) == 0;
+	pthread_mutex_unlock(&t->err_lock);
+	if (same)
+	{
+		log_info(t->index_name, "streaming again; cleared the note \"%s\"", t->stream_error);
+		target_set_error(t, "%s", "");
+		catalog_clear_error(main_cat, t);
+	}
+	t->stream_error[0] = '\0';
+}
+
 static void
 drive_target(Target *t)
 {
@@ -431,7 +466,10 @@ drive_target(Target *t)
 			if (err && strstr(err, "is active for PID"))
 				log_debug(t->index_name, "slot %s is streamed by another process", t->slot_name);
 			else
+			{
 				target_set_error(t, "could not start streaming: %s", err ? err : "unknown error");
+				note_stream_error(t);
+			}
 			retry_later(t, 1000);
 		}
 		free(err);
@@ -455,6 +493,7 @@ status_tick(bool final)
 			uint64_t	oldest = stream_oldest_unacked_ms(t->stream);
 
 			t->confirmed_lsn = stream_confirmed(t->stream);
+			recovered_stream_error(t);
 			t->lag_bytes = cur > t->confirmed_lsn ? cur - t->confirmed_lsn : 0;
 			t->lag_seconds = oldest ? (now_ms() - oldest) / 1000.0 : 0;
 			catalog_write_status(main_cat, t, opt.id, true);
@@ -745,8 +784,10 @@ main(int argc, char **argv)
 
 			if (t->stream && !stream_work(t->stream))
 			{
+				t->confirmed_lsn = stream_confirmed(t->stream);
 				stream_close(t->stream);
 				t->stream = NULL;
+				note_stream_error(t);
 				retry_later(t, 500);
 				metrics_count_reconnect();
 			}

@@ -274,6 +274,9 @@ typedef struct Target
 	long long	written[5];		/* counter values already added to the catalog */
 	pthread_mutex_t err_lock;
 	char		last_error[512];
+	char		stream_error[512];	/* the note left when its stream broke */
+	uint64_t	stream_error_lsn;	/* confirmed LSN then: progress past it
+									 * after a reopen clears that note */
 	bool		seen;			/* present in the last catalog read */
 	uint64_t	retry_at_ms;
 	int			attempt;

@@ -105,8 +105,32 @@ def test_postgres_restart_mid_stream(env):
     load.run(300)
     assert s.alive(), "the streamer must reconnect, not exit:\n" + s.output()[-3000:]
     env.assert_verified(["pgrst_v1"])
+    # the stream's error is past once it streams again: not shown as current
+    wait_for(lambda: env.one("SELECT last_error FROM reindex.reindex_status('pgrst')") is None, 60,
+             "last_error to be cleared (is %r)" % env.one("SELECT last_error FROM reindex.reindex_status('pgrst')"))
     load.close()
     assert env.stop_streamers() == {"pgrst": 0}
+
+
+def test_stream_error_is_cleared_once_streaming_again(env):
+    """A broken stream leaves its error in reindex_status; once a new stream
+    has confirmed past it, the error is past and no longer shown (it was
+    shown for good, with lag 0, before)."""
+    create_items_table(env, "sterr", 500)
+    job = env.begin("sterr", "sterr", "sterr_v1")
+    s = env.start_streamer("sterr")
+    env.wait_job(job, "ready")
+    slot = env.target_of("sterr_v1")["slot"]
+    pid = env.one("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+    env.sql("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_for(lambda: "replication stream ended" in s.output(), 60, "the stream to break")
+    env.sql("UPDATE sterr SET qty = qty + 1 WHERE id <= 10")
+    wait_for(lambda: "streaming again; cleared the note" in s.output(), 60, "the note to be cleared")
+    env.sql("UPDATE sterr SET qty = qty + 1 WHERE id <= 10")
+    wait_for(lambda: env.one("SELECT last_error FROM reindex.reindex_status('sterr')") is None, 60,
+             "last_error to be cleared (is %r)" % env.one("SELECT last_error FROM reindex.reindex_status('sterr')"))
+    env.assert_verified(["sterr_v1"])
+    assert env.stop_streamers() == {"sterr": 0}
 
 
 def test_catalog_outage_does_not_hold_the_streams(env):
