@@ -45,6 +45,14 @@ static int	n_inflight;
  */
 static _Atomic(const char *) allowed_hosts;
 
+/*
+ * When the setting changed: for FRESH_CONNECT_MS afterwards every request
+ * opens a new (checked) connection, so kept-alive connections opened under
+ * the old value go idle and are closed by libcurl (idle ones after 118 s).
+ */
+#define FRESH_CONNECT_MS 130000
+static atomic_ullong allowed_changed_ms;
+
 void
 es_set_allowed_hosts(const char *list)
 {
@@ -62,6 +70,8 @@ es_set_allowed_hosts(const char *list)
 		log_warn(NULL, "reindex.allowed_hosts does not parse: no search endpoint is reachable");
 	else if (cur || *copy)
 		log_info(NULL, "search endpoints restricted to reindex.allowed_hosts = '%s'", copy);
+	if (cur)
+		atomic_store(&allowed_changed_ms, now_ms());
 	atomic_store(&allowed_hosts, copy);
 }
 
@@ -174,6 +184,9 @@ setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	host_allow_check_init(&resp->allow, es_allowed_hosts(), url);
 	host_allow_install(e, &resp->allow);
+	if (atomic_load(&allowed_changed_ms) &&
+		now_ms() - atomic_load(&allowed_changed_ms) < FRESH_CONNECT_MS)
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -2,8 +2,9 @@
 
 - it learns reindex.allowed_hosts from the server and refuses to connect to an
   address the setting does not allow (checked on the socket, so a name cannot
-  resolve its way around it), says so in the target's last_error, and goes on
-  once the setting allows the cluster, losing nothing;
+  resolve its way around it; a connection kept alive from before the setting
+  is not reused), says so in the target's last_error, and goes on once the
+  setting allows the cluster, losing nothing;
 - a cluster answering _bulk with garbage, truncated JSON, a 2 GB
   Content-Length or a never-ending chunked body is a retryable transport
   error: no crash, the error is shown, and every row arrives once the
@@ -29,8 +30,16 @@ def last_error(env, index):
 def set_allowed_hosts(env, value):
     env.sql("ALTER SYSTEM SET reindex.allowed_hosts = %s", (value,))
     env.sql("SELECT pg_reload_conf()")
-    wait_for(lambda: env.pg.connect().cursor().execute("SHOW reindex.allowed_hosts") is None, 5,
-             "reload")  # a fresh session reads the reloaded file
+
+    def reloaded():
+        c = env.pg.connect()
+        try:
+            with c.cursor() as cur:
+                cur.execute("SELECT current_setting('reindex.allowed_hosts', true)")
+                return cur.fetchone()[0] == value
+        finally:
+            c.close()
+    wait_for(reloaded, 10, "a new session to see the reloaded setting")
 
 
 def test_allowed_hosts_refuse_then_allow(env):
@@ -52,6 +61,23 @@ def test_allowed_hosts_refuse_then_allow(env):
     env.wait_job(job, "ready")
     env.assert_verified(["sec_allow_v1"])
     assert "search endpoints restricted to reindex.allowed_hosts = '10.0.0.0/8'" in env.streamers[-1].output()
+
+    # set while streaming: the kept-alive connection opened before is not reused
+    try:
+        refusals = env.streamers[-1].output().count("connection refused by reindex.allowed_hosts")
+        set_allowed_hosts(env, "10.0.0.0/8")
+        wait_for(lambda: env.streamers[-1].output().count(
+            "search endpoints restricted to reindex.allowed_hosts = '10.0.0.0/8'") == 2, 30,
+            "the streamer to read the new setting")
+        env.sql("INSERT INTO sec_allow (id, name) VALUES (100002, 'written while refused again')")
+        wait_for(lambda: env.streamers[-1].output().count("connection refused by reindex.allowed_hosts")
+                 > refusals, 60, "the refusal while streaming")
+        status, _ = env.es.req("GET", "/sec_allow_v1/_doc/100002")
+        assert status == 404, "a change went through a connection opened before the setting"
+    finally:
+        env.sql("ALTER SYSTEM RESET reindex.allowed_hosts")
+        env.sql("SELECT pg_reload_conf()")
+    env.reconcile(["sec_allow_v1"], audit_slot="audit_allow")
     assert env.stop_streamers() == {"allow": 0}
 
 
