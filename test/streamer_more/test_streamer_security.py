@@ -77,7 +77,7 @@ def test_allowed_hosts_refuse_then_allow(env):
     finally:
         env.sql("ALTER SYSTEM RESET reindex.allowed_hosts")
         env.sql("SELECT pg_reload_conf()")
-    env.reconcile(["sec_allow_v1"], audit_slot="audit_allow")
+    env.assert_verified(["sec_allow_v1"])
     assert env.stop_streamers() == {"allow": 0}
 
 
