@@ -19,6 +19,8 @@ void		indices_get_settings(Server *srv, const Request *req, Response *resp,
 								 const char *expr, const char *names);
 void		indices_put_settings(Server *srv, const Request *req, Response *resp, const char *expr);
 void		indices_get_mapping(Server *srv, const Request *req, Response *resp, const char *expr);
+/* PUT /<index>/_mapping (mapping_put.c) */
+void		indices_put_mapping(Server *srv, const Request *req, Response *resp, const char *expr);
 void		indices_cat(Server *srv, const Request *req, Response *resp, const char *expr);
 void		cluster_health(Server *srv, const Request *req, Response *resp);
 

@@ -295,10 +295,12 @@ route(Server *srv, const Request *req, Response *resp)
 	}
 	if ((n == 1 && IS(0, "_mapping")) || (n == 2 && IS(1, "_mapping")))
 	{
-		if (!get)
-			respond_method_not_allowed(req, resp, "GET");
-		else
+		if (get)
 			indices_get_mapping(srv, req, resp, n == 2 ? s[0] : NULL);
+		else if ((m == HTTP_PUT || m == HTTP_POST) && n == 2)
+			indices_put_mapping(srv, req, resp, s[0]);
+		else
+			respond_method_not_allowed(req, resp, n == 2 ? "GET, PUT, POST" : "GET");
 		return "mapping";
 	}
 	/* multi-get: one hash lookup per id */

@@ -409,3 +409,33 @@ def test_deleted_index_recreated_with_other_mapping(ds):
     assert ds.json("DELETE", "/r")[0] == 200
     make_index(ds, "r", {"properties": {"n": {"type": "keyword"}}})
     assert put(ds, {"n": "x"}, index="r")[0] == 201
+
+
+# --- PUT /<index>/_mapping (mapping_put.c) ------------------------------------
+
+def test_put_mapping_fixes_refusals_and_refuses_type_changes(os_):
+    """The fix a reindex meets: ignore_malformed can be turned on in place and
+    new fields added; a type cannot change (the real engine's error)."""
+    assert bulk_one(os_, {"l": "abc"}, "1")["status"] == 400
+    st, body = os_.json("PUT", "/m/_mapping", {"properties": {"l": {"type": "long", "ignore_malformed": True},
+                                                               "new_one": {"type": "keyword"}}})
+    assert (st, body) == (200, {"acknowledged": True})
+    assert bulk_one(os_, {"l": "abc", "new_one": "x"}, "1")["status"] == 201
+    st, body = os_.json("GET", "/m/_mapping")
+    props = body["m"]["mappings"]["properties"]
+    assert props["l"] == {"type": "long", "ignore_malformed": True} and props["new_one"] == {"type": "keyword"}
+    assert props["i"] == MAPPING["properties"]["i"]
+
+    st, body = os_.json("PUT", "/m/_mapping", {"properties": {"l": {"type": "text"}}})
+    assert st == 400, body
+    assert body["error"]["type"] == "illegal_argument_exception"
+    assert body["error"]["reason"] == "mapper [l] cannot be changed from type [long] to [text]"
+    st, body = os_.json("PUT", "/m/_mapping", {"properties": {"user": {"properties": {"age": {"type": "keyword"}}}}})
+    assert st == 400 and body["error"]["reason"] == "mapper [user.age] cannot be changed from type [integer] to [keyword]", body
+    st, body = os_.json("PUT", "/m/_mapping", {"properties": {"k": {"type": "keyword", "index": False}}})
+    assert st == 400 and body["error"]["reason"].startswith("Mapper for [k] conflicts with existing mapper"), body
+    # nothing of a refused update is applied
+    st, body = os_.json("GET", "/m/_mapping")
+    assert body["m"]["mappings"]["properties"]["k"] == {"type": "keyword"}
+    st, body = os_.json("PUT", "/nope/_mapping", {"properties": {}})
+    assert st == 404 and body["error"]["type"] == "index_not_found_exception", body

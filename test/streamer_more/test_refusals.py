@@ -161,3 +161,32 @@ def test_refusals_within_the_budget(env_opensearch):
     env.swap("rc")
     assert env.es.count("rc") == 1800
     assert env.stop_streamers() == {"rc": 0}
+
+
+def test_replay_after_a_mapping_fix(env_opensearch):
+    """The mapping is fixed on the index (ignore_malformed can be turned on in
+    place); the replay resends every dead letter and the oracle finds every
+    row, at the versions of its snapshots.  Bodies are kept on request."""
+    env = env_opensearch
+    audit = env.create_audit_slot("audit_mapping_fix")
+    make_table(env, "rd", 2000, 10)
+    job = env.begin("rd", "rd", "rd_v1", {"mappings": LONG_V, "dead_letter_documents": True})
+    env.start_streamer("rd")
+    env.wait_job(job, "needs_attention", timeout=180)
+    assert_counters_match(env, "rd", "rd_v1", 200)
+    bodies = env.sql("SELECT doc_id, document FROM reindex.dead_letter WHERE target_id = %s ORDER BY id LIMIT 1",
+                     (env.target_of("rd_v1")["id"],))
+    assert bodies[0][1] == '{"id":%s,"v":"n/a %s"}' % (bodies[0][0], bodies[0][0]), bodies
+    # writes go on meanwhile: a refused row changes, another is deleted
+    env.sql("UPDATE rd SET v = 'still n/a' WHERE id = 10")
+    env.sql("DELETE FROM rd WHERE id = 20")
+    status_code, res = env.es.req("PUT", "/rd_v1/_mapping",
+                                  {"properties": {"v": {"type": "long", "ignore_malformed": True}}})
+    assert status_code == 200, res
+    assert env.one("SELECT reindex.reindex_replay(%s)", (job,)) == 200
+    env.wait_job(job, "ready", timeout=120)
+    assert_counters_match(env, "rd", "rd_v1", 0)
+    env.reconcile(["rd_v1"], audit)
+    env.swap("rd")
+    assert env.es.count("rd") == 1999
+    assert env.stop_streamers() == {"rd": 0}
