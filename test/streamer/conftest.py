@@ -86,8 +86,39 @@ class Cluster:
         subprocess.run([PGCLUSTER, "destroy", self.dir], capture_output=True)
 
 
-# ---------------------------------------------------------------- devsearch
-class DevSearch:
+# ---------------------------------------------------------------- engines
+class EngineClient:
+    """What the tests ask of any engine at self.url."""
+
+    def req(self, method, path, body=None):
+        return oracle.http(method, self.url + path, body)
+
+    def count(self, index):
+        self.req("POST", "/%s/_refresh" % index)
+        status, res = self.req("GET", "/%s/_count" % index)
+        assert status == 200, (status, res)
+        return res["count"]
+
+    def alias_indices(self, alias):
+        status, res = self.req("GET", "/_alias/%s" % alias)
+        assert status == 200, (status, res)
+        return sorted(res.keys())
+
+
+class RealOpenSearch(EngineClient):
+    """A real OpenSearch 2.19 node (test/engine/opensearch, search_engine.py)."""
+
+    def __init__(self, workdir):
+        sys.path.insert(0, os.path.join(TOP, "test", "engine"))
+        import search_engine
+        self.engine = search_engine.start_opensearch(workdir)
+        self.url = self.engine.url
+
+    def stop(self):
+        self.engine.stop()
+
+
+class DevSearch(EngineClient):
     def __init__(self, workdir, args=()):
         binary = devsearch_binary()
         if binary is None:
@@ -101,9 +132,6 @@ class DevSearch:
             self.proc.kill()
             raise AssertionError("devsearch did not start: %r" % line)
         self.url = line[len(prefix):].split()[0]
-
-    def req(self, method, path, body=None):
-        return oracle.http(method, self.url + path, body)
 
     def faults(self, *rules):
         """Install fault rules, replacing any (POST /_dev/faults, contrib/devsearch/faults.c):
@@ -120,17 +148,6 @@ class DevSearch:
         status, res = self.req("GET", "/_dev/stats")
         assert status == 200, (status, res)
         return res
-
-    def count(self, index):
-        self.req("POST", "/%s/_refresh" % index)
-        status, res = self.req("GET", "/%s/_count" % index)
-        assert status == 200, (status, res)
-        return res["count"]
-
-    def alias_indices(self, alias):
-        status, res = self.req("GET", "/_alias/%s" % alias)
-        assert status == 200, (status, res)
-        return sorted(res.keys())
 
     def stop(self):
         self.proc.kill()
@@ -338,12 +355,12 @@ def add_endpoint(conn, name, url):
         cur.execute("SELECT reindex.endpoint_add(%s, %s)", (name, url))
 
 
-def _module_env(need_streamer, devsearch_args=()):
+def _module_env(need_streamer, devsearch_args=(), engine="devsearch"):
     if need_streamer and streamer_binary() is None:
         pytest.fail("reindex_streamer is not built (make builds it)", pytrace=False)
     workdir = tempfile.mkdtemp(prefix="reindex-streamer-test.")
     os.chmod(workdir, 0o755)
-    es = DevSearch(workdir, devsearch_args)
+    es = RealOpenSearch(workdir) if engine == "opensearch" else DevSearch(workdir, devsearch_args)
     cluster = Cluster(workdir)
     e = None
     try:
@@ -374,6 +391,12 @@ def env_opensearch():
 
 
 @pytest.fixture(scope="module")
+def env_real_opensearch():
+    """The same with a real OpenSearch 2.19 node instead of the development server."""
+    yield from _module_env(True, engine="opensearch")
+
+
+@pytest.fixture(scope="module")
 def env_no_streamer():
     """The same without requiring the streamer (tests of the oracle itself)."""
     yield from _module_env(False)
@@ -386,6 +409,7 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.when == "call" and rep.failed:
         e = (item.funcargs.get("env") or item.funcargs.get("env_opensearch")
+             or item.funcargs.get("env_real_opensearch") or item.funcargs.get("engine_env")
              or item.funcargs.get("env_no_streamer"))
         if isinstance(e, Env):
             rep.sections.append(("streamer logs", e.streamer_logs()))

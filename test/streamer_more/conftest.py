@@ -13,4 +13,5 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from streamer.conftest import env, env_no_streamer, env_opensearch, pytest_runtest_makereport  # noqa: E402,F401
+from streamer.conftest import (env, env_no_streamer, env_opensearch, env_real_opensearch,  # noqa: E402,F401
+                               pytest_runtest_makereport)

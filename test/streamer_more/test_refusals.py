@@ -1,9 +1,10 @@
 """Refused documents (issue 12): a swap must never put an incomplete index
 behind the alias.
 
-On the development server speaking as OpenSearch 2.x (its error types), a
-table t(id int, v text) is reindexed with the mapping v: long while some
-values of v are not numbers:
+Every test runs twice: on the development server speaking as OpenSearch 2.x
+(its error types) and on a real OpenSearch 2.19 node (test/engine/).  A table
+t(id int, v text) is reindexed with the mapping v: long while some values of
+v are not numbers:
   - 2,000 of 20,000 refused: the job is needs_attention (not ready), status
     shows the count and the grouped reason, the swap refuses without force;
     after the data is fixed, reindex_replay() resends the dead letters, they
@@ -13,7 +14,13 @@ values of v are not numbers:
     pushed into dead_letter, even a forced swap refuses; begun again with a
     mapping that fits, everything arrives;
   - within an explicit budget (max_refused) the job is ready and the swap
-    goes through, the refused documents explaining the difference in counts.
+    goes through, the refused documents explaining the difference in counts;
+  - the mapping is fixed on the index (ignore_malformed turned on in place)
+    and the replay brings every row (per-document oracle);
+  - a dynamic mapping conflict (a jsonb field that is a number in most rows,
+    text in some): on the real engine the dynamic mapping the first document
+    made refuses the others; devsearch, which maps nothing dynamically, is
+    given the mapping the real engine makes.
 At every end the counters in reindex_status equal the rows of dead_letter.
 """
 
@@ -21,6 +28,13 @@ import psycopg2
 import pytest
 
 from streamer_oracle import lsn_to_int, wait_for
+from streamer.conftest import DevSearch, _module_env
+
+@pytest.fixture(scope="module", params=["devsearch", "opensearch"])
+def engine_env(request):
+    """devsearch --flavor opensearch, then a real OpenSearch node."""
+    yield from _module_env(True, ["--flavor", "opensearch"], engine=request.param)
+
 
 LONG_V = {"properties": {"id": {"type": "integer"}, "v": {"type": "long"}}}
 REASON = "mapper_parsing_exception: failed to parse field [v] of type [long]"
@@ -64,8 +78,8 @@ def alias_points_nowhere(env, alias):
     return status_code == 404
 
 
-def test_some_refused_gate_ready_and_swap_then_replay(env_opensearch):
-    env = env_opensearch
+def test_some_refused_gate_ready_and_swap_then_replay(engine_env):
+    env = engine_env
     audit = env.create_audit_slot("audit_refused")
     make_table(env, "ra", 20000, 10)
     job = env.begin("ra", "ra", "ra_v1", {"mappings": LONG_V})
@@ -114,8 +128,8 @@ def test_some_refused_gate_ready_and_swap_then_replay(env_opensearch):
     assert env.stop_streamers() == {"ra": 0}
 
 
-def test_all_refused_stop_early_and_begin_again(env_opensearch):
-    env = env_opensearch
+def test_all_refused_stop_early_and_begin_again(engine_env):
+    env = engine_env
     make_table(env, "rb", 20000, 1)
     job = env.begin("rb", "rb", "rb_v1", {"mappings": LONG_V})
     env.start_streamer("rb")
@@ -143,8 +157,8 @@ def test_all_refused_stop_early_and_begin_again(env_opensearch):
     assert env.stop_streamers() == {"rb": 0}
 
 
-def test_refusals_within_the_budget(env_opensearch):
-    env = env_opensearch
+def test_refusals_within_the_budget(engine_env):
+    env = engine_env
     make_table(env, "rc", 2000, 10)
     job = env.begin("rc", "rc", "rc_v1", {"mappings": LONG_V, "max_refused": 200})
     env.start_streamer("rc")
@@ -163,11 +177,11 @@ def test_refusals_within_the_budget(env_opensearch):
     assert env.stop_streamers() == {"rc": 0}
 
 
-def test_replay_after_a_mapping_fix(env_opensearch):
+def test_replay_after_a_mapping_fix(engine_env):
     """The mapping is fixed on the index (ignore_malformed can be turned on in
     place); the replay resends every dead letter and the oracle finds every
     row, at the versions of its snapshots.  Bodies are kept on request."""
-    env = env_opensearch
+    env = engine_env
     audit = env.create_audit_slot("audit_mapping_fix")
     make_table(env, "rd", 2000, 10)
     job = env.begin("rd", "rd", "rd_v1", {"mappings": LONG_V, "dead_letter_documents": True})
@@ -190,3 +204,34 @@ def test_replay_after_a_mapping_fix(env_opensearch):
     env.swap("rd")
     assert env.es.count("rd") == 1999
     assert env.stop_streamers() == {"rd": 0}
+
+
+def test_dynamic_mapping_conflict(engine_env):
+    env = engine_env
+    audit = env.create_audit_slot("audit_dynamic")
+    env.sql("CREATE TABLE rj (id int PRIMARY KEY, attrs jsonb)")
+    env.sql("""INSERT INTO rj SELECT g, CASE WHEN g % 10 = 0 THEN jsonb_build_object('x', 'text ' || g)
+                                          ELSE jsonb_build_object('x', g) END
+                 FROM generate_series(1, 2000) g""")
+    options = {}
+    if isinstance(env.es, DevSearch):
+        options = {"mappings": {"properties": {"attrs": {"properties": {"x": {"type": "long"}}}}}}
+    job = env.begin("rj", "rj", "rj_v1", options)
+    env.start_streamer("rj")
+    env.wait_job(job, "needs_attention", timeout=180)
+    st = status(env, "rj")
+    assert st["message"].startswith(
+        "200 documents refused: mapper_parsing_exception: failed to parse field [attrs.x] of type [long] (200)"), st
+    assert_counters_match(env, "rj", "rj_v1", 200)
+    assert "more refused documents than its budget" in str(swap_error(env, "rj"))
+    status_code, res = env.es.req("PUT", "/rj_v1/_mapping",
+                                  {"properties": {"attrs": {"properties": {
+                                      "x": {"type": "long", "ignore_malformed": True}}}}})
+    assert status_code == 200, res
+    env.sql("SELECT reindex.reindex_replay(%s)", (job,))
+    env.wait_job(job, "ready", timeout=120)
+    assert_counters_match(env, "rj", "rj_v1", 0)
+    env.reconcile(["rj_v1"], audit)
+    env.swap("rj")
+    assert env.es.count("rj") == 2000
+    assert env.stop_streamers() == {"rj": 0}
