@@ -152,6 +152,8 @@ SELECT doc_id, op, http_status FROM reindex.dead_letter;
 SELECT count(*) > 0 AS history_readable FROM reindex.history;
 SELECT document FROM reindex.dead_letter;
 SELECT error FROM reindex.dead_letter;
+SELECT count(*) AS verify_runs, count(*) AS replays FROM reindex.verify_run, reindex.replay;
+SELECT samples FROM reindex.verify_run;
 SELECT * FROM reindex.endpoints;
 SELECT * FROM reindex.target;
 SELECT reindex.reindex_swap_alias('monitored');

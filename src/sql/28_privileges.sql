@@ -89,8 +89,14 @@ BEGIN
 	EXECUTE format('GRANT SELECT ON reindex.history TO %s', role::text);
 	EXECUTE format('GRANT SELECT (id, target_id, lsn, doc_id, op, http_status, created_at)'
 				   ' ON reindex.dead_letter TO %s', role::text);
+	-- verify and replay results: counts, not the sampled ids
+	EXECUTE format('GRANT SELECT (id, target_id, index_name, repair, state, phase, snapshot_lsn,'
+				   ' rows_checked, docs_checked, missing, extra, stale, mismatched, changed, repaired,'
+				   ' repair_failed, error, attempts, streamer_id, heartbeat_at, requested_at,'
+				   ' started_at, finished_at) ON reindex.verify_run TO %s', role::text);
+	EXECUTE format('GRANT SELECT ON reindex.replay TO %s', role::text);
 END
 $$;
-COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status, history, dead letters without document bodies or error texts';
+COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status, history, dead letters without document bodies or error texts, verify and replay results without sampled ids';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA reindex FROM PUBLIC;
