@@ -577,8 +577,10 @@ bool
 catalog_update_readiness(PGconn *c, Target *t, bool lag_ok)
 {
 	char		id[24];
-	const char *v[2];
+	const char *v[4];
 	PGresult   *r;
+	char		want[32];
+	char	   *why = NULL;
 	bool		changed = false;
 
 	if (!t->job_id)
@@ -586,28 +588,48 @@ catalog_update_readiness(PGconn *c, Target *t, bool lag_ok)
 	snprintf(id, sizeof(id), "%" PRId64, t->job_id);
 	v[0] = id;
 	v[1] = lag_ok ? "t" : "f";
+	/* what the state should be: a plain read, no lock (this runs every tick) */
 	r = exec_params(c,
-					"WITH j AS (SELECT id, state, coalesce((options->>'max_refused')::bigint, 0) AS budget"
-					"             FROM reindex.job WHERE id = $1"
+					"SELECT s.state, CASE WHEN s.state = 'needs_attention'"
+					"                     THEN reindex._refusal_summary(j.new_target) END"
+					"  FROM reindex.job j, LATERAL (SELECT CASE"
+					"         WHEN reindex._refused_documents(j.new_target, b.budget) > b.budget"
+					"         THEN 'needs_attention' WHEN $2::bool THEN 'ready' ELSE 'catching_up' END"
+					"         AS state FROM (SELECT coalesce((j.options->>'max_refused')::bigint, 0)"
+					"                        AS budget) b) s"
+					" WHERE j.id = $1 AND j.state IN ('catching_up', 'ready', 'needs_attention')"
+					"   AND j.state <> s.state", 2, v);
+	if (!r || PQntuples(r) != 1)
+	{
+		if (r)
+			PQclear(r);
+		return false;
+	}
+	snprintf(want, sizeof(want), "%s", PQgetvalue(r, 0, 0));
+	if (!PQgetisnull(r, 0, 1))
+		why = strdup(PQgetvalue(r, 0, 1));
+	PQclear(r);
+	v[1] = want;
+	v[2] = why;
+	/*
+	 * SKIP LOCKED: a job row locked by a DBA's call (a swap in progress) is
+	 * never waited for; the next tick decides again.  The error is the
+	 * refusal summary in needs_attention, cleared otherwise.
+	 */
+	r = exec_params(c,
+					"UPDATE reindex.job SET state = $2, error = $3"
+					" WHERE id = (SELECT id FROM reindex.job WHERE id = $1"
 					"              AND state IN ('catching_up', 'ready', 'needs_attention')"
-					"              FOR UPDATE SKIP LOCKED),"
-					" n AS (SELECT j.id, CASE"
-					"         WHEN reindex._refused_documents(x.new_target, j.budget) > j.budget"
-					"         THEN 'needs_attention'"
-					"         WHEN $2::bool THEN 'ready' ELSE 'catching_up' END AS state"
-					"         FROM j JOIN reindex.job x ON x.id = j.id)"
-					" UPDATE reindex.job u SET state = n.state,"
-					"        error = CASE WHEN n.state = 'needs_attention'"
-					"                     THEN reindex._refusal_summary(u.new_target) END"
-					"   FROM n WHERE u.id = n.id AND u.state <> n.state"
-					" RETURNING u.state", 2, v);
+					"              AND state <> $2 FOR UPDATE SKIP LOCKED)"
+					" RETURNING state", 3, v);
 	if (r && PQntuples(r) == 1)
 	{
-		snprintf(t->job_state, sizeof(t->job_state), "%s", PQgetvalue(r, 0, 0));
+		snprintf(t->job_state, sizeof(t->job_state), "%s", want);
 		changed = true;
 	}
 	if (r)
 		PQclear(r);
+	free(why);
 	return changed;
 }
 
