@@ -141,7 +141,8 @@ BEGIN
 		(SELECT t.state FROM reindex.target t WHERE t.id = j.new_target) = 'backfilling' THEN
 		RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
 			USING ERRCODE = 'object_not_in_prerequisite_state',
-			DETAIL = format('Its backfill stopped early: %s', coalesce(j.error, 'too many documents were refused.')),
+			DETAIL = coalesce(upper(left(j.error, 1)) || substr(j.error, 2) || '.',
+							  'Its backfill stopped early: too many documents were refused.'),
 			HINT = 'Fix the mapping and begin again, or fix the cause and call reindex_replay() to let the backfill go on.';
 	END IF;
 	lag := reindex._target_lag_bytes(j.new_target);
