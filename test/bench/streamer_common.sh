@@ -21,7 +21,7 @@ bench_bg_pids=()
 
 bench_cleanup() {
 	for p in "${bench_bg_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-	[ -z "$devsearch_pid" ] || kill "$devsearch_pid" 2>/dev/null
+	[ -z "$devsearch_pid" ] || { kill "$devsearch_pid" 2>/dev/null; wait "$devsearch_pid" 2>/dev/null; }
 	[ -z "$bench_work" ] || { test/pgcluster.sh destroy "$bench_work/pg" >/dev/null 2>&1; rm -rf "$bench_work"; }
 }
 
@@ -49,16 +49,16 @@ bench_setup() {
 	"$PGBINDIR/createdb" bench || exit 1
 	export PGDATABASE=bench
 	DSN="host=$PGHOST port=$PGPORT user=$PGUSER dbname=bench"
-	"$DEVSEARCH" --port 0 >"$bench_work/devsearch.out" 2>"$bench_work/devsearch.err" &
-	devsearch_pid=$!
-	ES_URL=""
-	for _ in $(seq 1 200); do
-		ES_URL=$(sed -n 's/^devsearch listening on \(http:[^ ]*\).*/\1/p' "$bench_work/devsearch.out")
-		[ -n "$ES_URL" ] && break
-		kill -0 "$devsearch_pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -n "$ES_URL" ] || { echo "devsearch did not start: $(cat "$bench_work/devsearch.err")"; exit 1; }
+	local engine_line="devsearch on loopback (no real Elasticsearch indexing cost)"
+	if [ "${BENCH_ENGINE:-devsearch}" = opensearch ]; then
+		start_opensearch
+		engine_line="a real OpenSearch 2.19 (one node, test/engine/opensearch, heap <= 1 GB)"
+	else
+		"$DEVSEARCH" --port 0 >"$bench_work/devsearch.out" 2>"$bench_work/devsearch.err" &
+		devsearch_pid=$!
+		ENGINE_PID=$devsearch_pid
+		wait_listen devsearch 200
+	fi
 	q "CREATE EXTENSION reindex" >/dev/null || not_available "CREATE EXTENSION reindex failed"
 	local fn
 	fn=$(q "SELECT proname FROM pg_proc WHERE pronamespace = 'reindex'::regnamespace AND proname ~ 'endpoint' AND proname ~ '(add|create)' ORDER BY proname LIMIT 1")
@@ -66,7 +66,41 @@ bench_setup() {
 	[ "$(q "SELECT count(*) FROM pg_proc WHERE pronamespace = 'reindex'::regnamespace AND proname IN ('reindex_begin', 'reindex_swap_alias')")" = 2 ] ||
 		not_available "reindex_begin / reindex_swap_alias are not in the extension"
 	q "SELECT reindex.$fn('default', '$ES_URL')" >/dev/null || exit 1
-	echo "# $(nproc) cores; PostgreSQL $("$PGBINDIR/postgres" --version | awk '{print $3}'); devsearch on loopback (no real Elasticsearch indexing cost); runs per figure: $RUNS"
+	echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); PostgreSQL $("$PGBINDIR/postgres" --version | awk '{print $3}'); $engine_line; runs per figure: $RUNS"
+}
+
+# start_opensearch: a real OpenSearch node (BENCH_ENGINE=opensearch); sets
+# ES_URL and ENGINE_PID (the JVM: the launcher execs it).  Failing to start is
+# a failure, never "not available": make bench installs what it needs.
+start_opensearch() {
+	"$top/test/engine/opensearch" --port 0 >"$bench_work/opensearch.out" 2>"$bench_work/opensearch.err" &
+	ENGINE_PID=$!
+	devsearch_pid=$ENGINE_PID	# bench_cleanup stops it
+	wait_listen opensearch 6000	# the first start builds the launcher (Maven)
+}
+
+# wait_listen NAME TRIES: ES_URL from "NAME listening on URL" in
+# $bench_work/NAME.out, polled every 0.05 s while ENGINE_PID lives
+wait_listen() {
+	ES_URL=""
+	for _ in $(seq 1 "$2"); do
+		ES_URL=$(sed -n "s/^$1 listening on \(http:[^ ]*\).*/\1/p" "$bench_work/$1.out")
+		[ -n "$ES_URL" ] && return 0
+		kill -0 "$ENGINE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "$1 did not start: $(tail -c 3000 "$bench_work/$1.err")"
+	exit 1
+}
+
+# engine_cpu_s: CPU seconds (user + system) the search engine has used so far
+engine_cpu_s() {
+	awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / tck }' "/proc/$ENGINE_PID/stat"
+}
+
+# engine_peak_rss_mb: the search engine's peak RSS so far (VmHWM)
+engine_peak_rss_mb() {
+	echo $(($(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' "/proc/$ENGINE_PID/status") / 1024))
 }
 
 q() { "$PGBINDIR/psql" -X -q -At -v ON_ERROR_STOP=1 -c "$1"; }
@@ -119,4 +153,27 @@ copy_baseline() {
 		echo "  baseline run $i: ${s}s" >&2
 	done
 	median "${base[@]}"
+}
+
+# latency_setup TIMEOUT_S [STREAMER_ARGS...]: the latency benchmarks' setup:
+# table lat (10,001 rows), a streamer measured in the background (its pid in
+# mpid, its figures in $bench_work/latency.json), the alias lat moved to lat_v1
+# and a second reindex into lat_v2, so both indexes are fed; the pgbench script
+# of single-row updates in $bench_work/update.sql
+latency_setup() {
+	local timeout=$1
+	shift
+	q "CREATE TABLE lat (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0, pad text)" >/dev/null
+	q "INSERT INTO lat SELECT g, 0, md5(g::text) FROM generate_series(0, 10000) g" >/dev/null
+	$PY test/bench/streamer_measure.py "$bench_work/latency.json" -- "$STREAMER" -d "$DSN" --no-progress "$@" \
+		>>"$bench_work/streamer.log" 2>&1 &
+	mpid=$!
+	bench_bg_pids+=("$mpid")
+	j1=$(q "SELECT reindex.reindex_begin('lat', 'lat', 'lat_v1')")
+	wait_job "$j1" ready "$timeout" || { tail -n 20 "$bench_work/streamer.log"; exit 1; }
+	q "SELECT reindex.reindex_swap_alias('lat')" >/dev/null || exit 1
+	q "SELECT reindex.reindex_finish($j1)" >/dev/null || exit 1
+	j2=$(q "SELECT reindex.reindex_begin('lat', 'lat', 'lat_v2')")
+	wait_job "$j2" ready "$timeout" || { tail -n 20 "$bench_work/streamer.log"; exit 1; }
+	printf '\\set id random(1, 10000)\nUPDATE lat SET n = n + 1 WHERE id = :id;\n' >"$bench_work/update.sql"
 }

@@ -10,20 +10,9 @@ SECONDS_RUN=${BENCH_LATENCY_SECONDS:-30}
 RATE=${BENCH_LATENCY_TPS:-1000}
 
 bench_setup latency
-q "CREATE TABLE lat (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0, pad text)" >/dev/null
-q "INSERT INTO lat SELECT g, 0, md5(g::text) FROM generate_series(0, 10000) g" >/dev/null
-$PY test/bench/streamer_measure.py "$bench_work/latency.json" -- "$STREAMER" -d "$DSN" --no-progress ${BENCH_STREAMER_ARGS:-} \
-	>>"$bench_work/streamer.log" 2>&1 &
-mpid=$!
-bench_bg_pids+=("$mpid")
-j1=$(q "SELECT reindex.reindex_begin('lat', 'lat', 'lat_v1')")
-wait_job "$j1" ready 120 || { tail -n 20 "$bench_work/streamer.log"; exit 1; }
-q "SELECT reindex.reindex_swap_alias('lat')" >/dev/null || exit 1
-q "SELECT reindex.reindex_finish($j1)" >/dev/null || exit 1
-j2=$(q "SELECT reindex.reindex_begin('lat', 'lat', 'lat_v2')")
-wait_job "$j2" ready 120 || { tail -n 20 "$bench_work/streamer.log"; exit 1; }
+# shellcheck disable=SC2086
+latency_setup 120 ${BENCH_STREAMER_ARGS:-}
 
-printf '\\set id random(1, 10000)\nUPDATE lat SET n = n + 1 WHERE id = :id;\n' >"$bench_work/update.sql"
 "$PGBINDIR/pgbench" -n -c 2 -j 2 -R "$RATE" -T "$SECONDS_RUN" -f "$bench_work/update.sql" bench >"$bench_work/pgbench.out" 2>&1 &
 pg_pid=$!
 res=$($PY test/bench/streamer_latency_probe.py --dsn "$DSN" --es-url "$ES_URL" --index lat_v1 --index lat_v2 \

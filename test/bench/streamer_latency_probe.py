@@ -9,6 +9,14 @@ latency = (first moment all indexes show k) - (moment just before the UPDATE
 was sent); so it includes the commit itself, the decoding, batching, _bulk
 and the polling resolution (about 1 ms).  Acknowledged by the cluster implies
 visible to a realtime GET, so this bounds commit -> acknowledged from above.
+With --ack-slot (once per target's slot) it measures acknowledgement instead
+of visibility, without touching the engine: after each UPDATE it takes
+pg_current_wal_lsn() and polls until every slot's confirmed_flush_lsn has
+reached it.  The streamer confirms a position only once both indexes have
+acknowledged everything before it, and sends that confirmation within 20 ms
+(FEEDBACK_MIN_GAP_MS in src/streamer/stream.c), so this bounds commit ->
+acknowledged from above without the refreshes a realtime GET forces on a
+real engine.
 Prints one JSON line: {"samples", "p50_ms", "p90_ms", "p99_ms", "max_ms", "timeouts"}.
 """
 import argparse
@@ -29,6 +37,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--rate", type=float, default=20)
     ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--ack-slot", action="append", default=[],
+                    help="measure acknowledgement: the replication slot of each target")
     args = ap.parse_args()
     u = urllib.parse.urlparse(args.es_url)
     es = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
@@ -46,6 +56,17 @@ def main():
         cur.execute("UPDATE lat SET n = %s WHERE id = 0", (k,))
         pending = set(args.index)
         deadline = t0 + args.timeout
+        if args.ack_slot:
+            cur.execute("SELECT pg_current_wal_lsn()")
+            lsn = cur.fetchone()[0]
+            while pending and time.monotonic() < deadline:
+                cur.execute("""SELECT count(*) FILTER (WHERE confirmed_flush_lsn >= %s::pg_lsn) = %s
+                                 FROM pg_replication_slots WHERE slot_name = ANY(%s)""",
+                            (lsn, len(args.ack_slot), args.ack_slot))
+                if cur.fetchone()[0]:
+                    pending.clear()
+                else:
+                    time.sleep(0.001)
         while pending and time.monotonic() < deadline:
             for ix in list(pending):
                 es.request("GET", "/%s/_doc/0" % ix)

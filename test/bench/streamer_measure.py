@@ -3,7 +3,8 @@
 
 Owns: the measurement of every streamer run of the benchmarks.  Usage:
   streamer_measure.py OUT.json -- COMMAND [ARGS...]
-Writes {"elapsed_s", "maxrss_kb", "rc"} to OUT.json when the command ends.
+Writes {"elapsed_s", "maxrss_kb", "cpu_s", "rc"} to OUT.json when the command
+ends (cpu_s: the command's user + system CPU seconds).
 SIGTERM/SIGINT to this process is forwarded to the command (so a
 long-running streamer can be stopped cleanly and still be measured).
 Peak RSS comes from wait4()'s rusage (ru_maxrss, the kernel's high-water
@@ -37,7 +38,8 @@ def main():
     elapsed = time.monotonic() - t0
     rc = os.waitstatus_to_exitcode(status)
     with open(out, "w") as f:
-        json.dump({"elapsed_s": elapsed, "maxrss_kb": ru.ru_maxrss, "rc": rc}, f)
+        json.dump({"elapsed_s": elapsed, "maxrss_kb": ru.ru_maxrss,
+                   "cpu_s": ru.ru_utime + ru.ru_stime, "rc": rc}, f)
     return rc
 
 
