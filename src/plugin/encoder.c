@@ -41,6 +41,7 @@
 #include "utils/uuid.h"
 
 #include "encoder.h"
+#include "pg_compat.h"
 #include "wire_format.h"
 
 static void append_scalar(StringInfo out, TypeEnc *type, Datum value,
@@ -261,7 +262,7 @@ append_time_part(StringInfo out, int hour, int min, int sec, int usec,
 static void
 append_tz_offset(StringInfo out, int seconds_east)
 {
-	int			a = Abs(seconds_east);
+	int			a = abs(seconds_east);
 
 	appendStringInfo(out, "%c%02d:%02d", seconds_east < 0 ? '-' : '+',
 					 a / SECS_PER_HOUR, (a / SECS_PER_MINUTE) % MINS_PER_HOUR);
@@ -574,7 +575,7 @@ append_scalar(StringInfo out, TypeEnc *type, Datum value, bool quote)
 				enlargeStringInfo(out, enclen + 3);
 				if (quote)
 					out->data[out->len++] = '"';
-				n = pg_b64_encode(VARDATA_ANY(b), len, out->data + out->len,
+				n = pg_b64_encode(REINDEX_B64_SRC(VARDATA_ANY(b)), len, out->data + out->len,
 								  enclen + 1);
 				if (n < 0)
 					elog(ERROR, "could not encode bytea as base64");

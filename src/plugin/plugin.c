@@ -44,6 +44,7 @@
 #include "utils/rel.h"
 
 #include "encoder.h"
+#include "pg_compat.h"
 #include "plugin.h"
 #include "wire_format.h"
 
@@ -416,9 +417,9 @@ decode_update(LogicalDecodingContext *ctx, PluginState *state,
 
 	if (change->data.tp.newtuple == NULL)
 		return;
-	deform(&change->data.tp.newtuple->tuple, desc, &nvalues, &nnulls);
+	deform(REINDEX_CHANGE_TUPLE(change->data.tp.newtuple), desc, &nvalues, &nnulls);
 	if (change->data.tp.oldtuple != NULL)
-		deform(&change->data.tp.oldtuple->tuple, desc, &ovalues, &onulls);
+		deform(REINDEX_CHANGE_TUPLE(change->data.tp.oldtuple), desc, &ovalues, &onulls);
 
 	/* a key column itself cannot be an unchanged TOAST pointer here */
 	for (int k = 0; k < ri->nkeys; k++)
@@ -477,7 +478,7 @@ reindex_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		case REORDER_BUFFER_CHANGE_INSERT:
 			if (change->data.tp.newtuple == NULL)
 				break;
-			deform(&change->data.tp.newtuple->tuple, desc, &values, &nulls);
+			deform(REINDEX_CHANGE_TUPLE(change->data.tp.newtuple), desc, &values, &nulls);
 			emit_index(ctx, state, txn, ri, NULL, values, nulls);
 			break;
 		case REORDER_BUFFER_CHANGE_UPDATE:
@@ -486,7 +487,7 @@ reindex_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		case REORDER_BUFFER_CHANGE_DELETE:
 			if (change->data.tp.oldtuple == NULL)
 				missing_old_key(ri);
-			deform(&change->data.tp.oldtuple->tuple, desc, &values, &nulls);
+			deform(REINDEX_CHANGE_TUPLE(change->data.tp.oldtuple), desc, &values, &nulls);
 			emit_delete(ctx, state, txn, ri, id_of(ri, values, nulls));
 			break;
 		default:

@@ -45,6 +45,7 @@
 #include "utils/typcache.h"
 
 #include "encoder.h"
+#include "pg_compat.h"
 
 typedef struct TypeEntry
 {
@@ -329,7 +330,7 @@ key_index_of(Relation rel, Relation root)
 		root->rd_rel->relreplident == REPLICA_IDENTITY_NOTHING)
 		return InvalidOid;
 	if (root->rd_rel->relreplident == REPLICA_IDENTITY_FULL)
-		return RelationGetPrimaryKeyIndex(root);
+		return reindex_primary_key_index(root);
 	return RelationGetReplicaIndex(root);
 }
 
