@@ -8,6 +8,13 @@
 #   3. every pytest suite under test/ (integration, faults, fuzz corpus, streamer),
 # prints regression.diffs on failure, and ends with one line CI can read:
 # "N passed, N failed".  Exit status is non-zero when anything failed.
+# PGBIN and PG_CONFIG name the PostgreSQL under test (make test sets them).
+# REINDEX_PG_ONLY=1 (make test PG=18) runs only what depends on PostgreSQL:
+# pg_regress and the pytest suites with a cluster, not the development
+# server's own suites (conformance, devsearch*, engine) and the Makefile's
+# (make), run once with 15.
+# test/crossmajor runs when REINDEX_STREAMER_OTHER names a streamer linked
+# with another major's libpq (make test builds both).
 # Tests that need a private cluster or server (restarts, faults) start their own.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +42,7 @@ count() {	# count NAME PASSED FAILED
 	echo "== $1: $2 passed, $3 failed"
 }
 
+echo "== PostgreSQL $("${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" --version | awk '{print $3}')"
 eval "$(test/pgcluster.sh start "$work/pg")" || { echo "could not start PostgreSQL"; echo "0 passed, 1 failed"; exit 1; }
 export REINDEX_TOP="$top" REINDEX_SHARED="$shared"
 export REINDEX_DEVSEARCH="$top/contrib/devsearch/devsearch"
@@ -84,7 +92,7 @@ yaml_suite() {	# yaml_suite NAME RUNNER_ARGS...
 		count "$name" 0 1
 	fi
 }
-if [ -f test/conformance/runner.py ] && [ -x "$REINDEX_DEVSEARCH" ]; then
+if [ -f test/conformance/runner.py ] && [ -x "$REINDEX_DEVSEARCH" ] && [ -z "${REINDEX_PG_ONLY:-}" ]; then
 	yaml_suite conformance "$shared/conformance/opensearch/test"
 	yaml_suite search-suite --api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test
 fi
@@ -92,7 +100,14 @@ fi
 # 3. pytest suites
 if find test -name 'test_*.py' | grep -q .; then
 	echo "== pytest"
-	$PY -m pytest -q -p no:cacheprovider test 2>&1 | tee "$work/pytest.out"
+	skip_dirs=""
+	[ -z "${REINDEX_PG_ONLY:-}" ] || skip_dirs="test/devsearch test/devsearch_fuzz test/engine test/conformance test/make"
+	if [ -z "${REINDEX_STREAMER_OTHER:-}" ]; then
+		echo "test/crossmajor: not run (no streamer linked with another major's libpq; make test builds one)"
+		skip_dirs="$skip_dirs test/crossmajor"
+	fi
+	# shellcheck disable=SC2046
+	$PY -m pytest -q -p no:cacheprovider $(for d in $skip_dirs; do echo "--ignore=$d"; done) test 2>&1 | tee "$work/pytest.out"
 	line=$(tail -n 1 "$work/pytest.out")
 	p=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || true)
 	f=$(echo "$line" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')

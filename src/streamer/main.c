@@ -228,11 +228,21 @@ parse_options(int argc, char **argv)
 static bool
 connect_catalog(void)
 {
+	static bool versions_logged = false;
 	PGresult   *r;
 
 	main_cat = catalog_connect(opt.conninfo, false, NULL);
 	if (!main_cat)
 		return false;
+	/* the replication commands used need 15's syntax; libpq itself may be older or newer */
+	if (PQserverVersion(main_cat) < 150000)
+		fatal("PostgreSQL %s is not supported: reindex_streamer needs PostgreSQL 15 or later",
+			  PQparameterStatus(main_cat, "server_version"));
+	if (!versions_logged)
+		log_info(NULL, "connected to PostgreSQL %s with libpq %d.%d",
+				 PQparameterStatus(main_cat, "server_version"),
+				 PQlibVersion() / 10000, PQlibVersion() % 10000);
+	versions_logged = true;
 	r = PQexec(main_cat, "SELECT 1 FROM pg_extension WHERE extname = 'reindex'");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
 	{

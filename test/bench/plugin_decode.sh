@@ -49,6 +49,10 @@ SQL
 #   reindex-lean     what a consumer needs: include_begin false, no commit time
 #   reindex-batch    reindex-lean plus batch_bytes 65536
 variants=${VARIANTS:-"reindex reindex-lean reindex-batch wal2json test_decoding pgoutput"}
+if [ ! -e "$("$PGBIN/pg_config" --pkglibdir)/wal2json.so" ] && [[ " $variants " == *" wal2json "* ]]; then
+	echo "wal2json is not installed for this server: left out"
+	variants=$(echo " $variants " | sed 's/ wal2json / /')
+fi
 plugin_of() { case $1 in reindex*) echo reindex ;; *) echo "$1" ;; esac; }
 opts_of() {
 	case $1 in
