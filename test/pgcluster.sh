@@ -1,5 +1,6 @@
 #!/bin/sh
-# pgcluster.sh: throwaway PostgreSQL 15 clusters for the tests, the demo and the
+# pgcluster.sh: throwaway PostgreSQL clusters (the server of $PGBIN: Debian's 15 by
+# default, 18 under make ... PG=18) for the tests, the demo and the
 # benchmarks.  Works as root (initdb refuses root, so the cluster is owned and
 # run by the postgres user) and as a normal user.  Every cluster has
 # wal_level=logical, room for slots and walsenders, and, where the server has
