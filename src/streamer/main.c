@@ -437,9 +437,15 @@ drive_target(Target *t)
 		}
 		else if (t->bf && backfill_done(t->bf, &ok, &completed))
 		{
-			if (!completed && backfill_stopped_early(t->bf))
-				snprintf(t->job_state, sizeof(t->job_state), "needs_attention");
+			bool		stopped = !completed && backfill_stopped_early(t->bf);
+
 			backfill_free(t->bf);
+			if (stopped)
+			{
+				snprintf(t->job_state, sizeof(t->job_state), "needs_attention");
+				/* no status tick writes for it until replayed: its counters now */
+				catalog_write_status(main_cat, t, opt.id, false);
+			}
 			t->bf = NULL;
 			if (completed)
 			{

@@ -141,6 +141,9 @@ def test_all_refused_stop_early_and_begin_again(engine_env):
     assert "1,000 documents refused: %s (1,000)" % REASON in st["message"], st
     assert "reindex_replay()" in st["hint"], st
     assert_counters_match(env, "rb", "rb_v1", 1000)
+    # the streamer's own counter: the given-back chunk's refusals counted once
+    wait_for(lambda: env.target_row("rb_v1")["dead_lettered"] == 1000, 30,
+             "the target's counter to reach 1000 (is %s)" % env.target_row("rb_v1")["dead_lettered"])
     # nothing is swapped to it, not even by force
     err = swap_error(env, "rb", force=True)
     assert (err.diag.message_detail or "").startswith("Backfill stopped early: 1000 of the first 1000 documents were refused"), err.diag.message_detail
