@@ -394,6 +394,34 @@ recovered_stream_error(Target *t)
 	t->stream_error[0] = '\0';
 }
 
+/*
+ * The server invalidated the target's slot (max_slot_wal_keep_size): the
+ * WAL it still needed is gone, so changes can no longer reach the index
+ * and nothing may pretend otherwise.  Its active job fails with the reason
+ * and what to do; the note stays on the target either way.
+ */
+static void
+slot_invalidated(Target *t)
+{
+	char		msg[400];
+
+	snprintf(msg, sizeof(msg), "slot %s was invalidated by the server (max_slot_wal_keep_size): changes "
+			 "since it fell behind can no longer reach index %s; a new snapshot is needed: cancel the "
+			 "job and reindex again with reindex_begin()", t->slot_name, t->index_name);
+	target_set_error(t, "%s", msg);
+	catalog_write_note(main_cat, t);
+	if (strcmp(t->job_state, "backfilling") == 0 || strcmp(t->job_state, "catching_up") == 0 ||
+		strcmp(t->job_state, "ready") == 0 || strcmp(t->job_state, "swapped") == 0 ||
+		strcmp(t->job_state, "rolled_back") == 0)
+	{
+		char		from[32];
+
+		snprintf(from, sizeof(from), "%s", t->job_state);
+		if (catalog_set_job_state(main_cat, t, from, "failed", msg))
+			log_error(t->index_name, "job %" PRId64 " failed: %s", t->job_id, msg);
+	}
+}
+
 static void
 drive_target(Target *t)
 {
@@ -481,6 +509,9 @@ drive_target(Target *t)
 		{
 			if (err && strstr(err, "is active for PID"))
 				log_debug(t->index_name, "slot %s is streamed by another process", t->slot_name);
+			else if (err && (strstr(err, "can no longer get changes from replication slot") ||
+							 strstr(err, "has been invalidated")))
+				slot_invalidated(t);
 			else
 			{
 				target_set_error(t, "could not start streaming: %s", err ? err : "unknown error");

@@ -1,0 +1,37 @@
+"""A slot the server invalidates (max_slot_wal_keep_size) while its streamer
+is down: the changes it missed can never reach the index, so the job fails
+with a reason saying a new snapshot is needed; nothing goes on pretending
+(the streamer used to retry "could not start streaming" for ever)."""
+
+from streamer_oracle import wait_for
+from streamer_workload import create_items_table
+
+
+def test_invalidated_slot_fails_the_job(env):
+    create_items_table(env, "lost", 300)
+    job = env.begin("lost", "lost", "lost_v1")
+    s = env.start_streamer("lost")
+    env.wait_job(job, "ready")
+    assert env.stop_streamers() == {"lost": 0}
+    slot = env.target_of("lost_v1")["slot"]
+    env.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+    env.sql("SELECT pg_reload_conf()")
+    try:
+        def lost():
+            for _ in range(3):
+                env.sql("UPDATE lost SET qty = qty + 1 WHERE id <= 50")
+                env.sql("SELECT pg_switch_wal()")
+            env.sql("CHECKPOINT")
+            return env.one("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (slot,)) == "lost"
+        wait_for(lost, 120, "slot %s to be invalidated" % slot, interval=0.5)
+        s = env.start_streamer("lost2")
+        env.wait_job(job, "failed", timeout=60)
+        err = env.one("SELECT error FROM reindex.job WHERE id = %s", (job,))
+        assert "invalidated" in err and "reindex_begin" in err, err
+        msg = env.one("SELECT message FROM reindex.reindex_status('lost') WHERE job_id = %s", (job,))
+        assert msg.startswith("failed: slot %s was invalidated" % slot), msg
+        assert s.alive(), s.output()[-2000:]
+    finally:
+        env.sql("ALTER SYSTEM RESET max_slot_wal_keep_size")
+        env.sql("SELECT pg_reload_conf()")
+        env.stop_streamers()
