@@ -32,7 +32,7 @@ ifneq ($(DEPS_OK)$(PG18_MISSING),yes)
 # would otherwise be "up to date" and do nothing.  install-deps.sh exits 0
 # only with everything installed, so the second make does not check again
 # (and `make -n` cannot loop).  test/make/test_make_fresh.py checks all this.
-FRESH_TARGETS := all install installcheck test demo bench clean tmp-install check-fresh
+FRESH_TARGETS := all install installcheck test demo bench soak clean tmp-install check-fresh
 $(FRESH_TARGETS):
 	./contrib/install-deps.sh
 	$(if $(filter 18,$(PG)),./contrib/install-pg18.sh $(PG18_HOME) >/dev/null)
@@ -146,6 +146,14 @@ endif
 	$(MAKE) --no-print-directory tmp-install
 	$(TMP_ENV) $(if $(PG),,REINDEX_PG18_BIN=$(PG18_BINDIR)) ./test/bench/run.sh
 
+# The long fault soak (test/soak/soak.py): SOAK_SEED, SOAK_SECONDS (>= 1200
+# for the record), SOAK_ROWS.  `make test` runs a short one.
+SOAK_SEED ?= $(shell date +%s)
+SOAK_SECONDS ?= 1200
+SOAK_ROWS ?= 200000
+soak: tmp-install
+	$(TMP_ENV) /usr/bin/python3 test/soak/soak.py --seed $(SOAK_SEED) --duration $(SOAK_SECONDS) --rows $(SOAK_ROWS)
+
 clean: clean-tmp-install
 clean-tmp-install:
 	rm -rf $(TMP_INSTALL)
@@ -155,7 +163,7 @@ clean-tmp-install:
 check-fresh: all
 	./test/check-fresh.sh
 
-.PHONY: all install installcheck clean test demo bench tmp-install clean-tmp-install \
+.PHONY: all install installcheck clean test demo bench soak tmp-install clean-tmp-install \
 	check-fresh FORCE all-subdirs install-subdirs clean-subdirs
 
 endif

@@ -244,7 +244,16 @@ connect_catalog(void)
 				 PQlibVersion() / 10000, PQlibVersion() % 10000);
 	versions_logged = true;
 	r = PQexec(main_cat, "SELECT 1 FROM pg_extension WHERE extname = 'reindex'");
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		/* a failed query is not a missing extension: reconnect and ask again */
+		log_warn(NULL, "could not check for the extension: %s", PQerrorMessage(main_cat));
+		PQclear(r);
+		PQfinish(main_cat);
+		main_cat = NULL;
+		return false;
+	}
+	if (PQntuples(r) != 1)
 	{
 		PQclear(r);
 		PQfinish(main_cat);
