@@ -8,4 +8,4 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "streamer")))
 
-from streamer.conftest import env, pytest_runtest_makereport  # noqa: E402,F401
+from streamer.conftest import env, env_real_opensearch, pytest_runtest_makereport  # noqa: E402,F401

@@ -104,8 +104,11 @@ class Writer:
 
 
 class Soak:
-    def __init__(self, env, seed, duration, rows, log=print):
+    def __init__(self, env, seed, duration, rows, log=print, es_faults=True):
+        """es_faults=False on a real engine: no devsearch fault injection
+        (kills, Postgres restarts and the gc_deletes replay remain)."""
         self.env, self.seed, self.duration, self.rows = env, seed, duration, rows
+        self.es_faults = es_faults
         self.rng = random.Random(seed)
         self.log = log
         self.faults = {k: 0 for k in FAULTS}
@@ -150,6 +153,8 @@ class Soak:
         self.env.reconnect()
 
     def es_fault(self, kind):
+        if not self.es_faults:
+            return
         rule = {"item_429": {"type": "bulk_item_429", "rate": 0.2},
                 "http_429": {"type": "http_429", "rate": 0.3, "path": "_bulk"},
                 "http_503": {"type": "http_503", "rate": 0.3, "path": "_bulk"},
@@ -159,6 +164,8 @@ class Soak:
         self.faults[kind] += 1
 
     def es_clear(self):
+        if not self.es_faults:
+            return
         st, res = self.env.es.req("GET", "/_dev/faults")
         if st == 200:
             for r in res.get("faults", []):
@@ -191,8 +198,9 @@ class Soak:
         """kill -9 (and maybe restart Postgres) while the job backfills; each
         kill waits for some progress first so that the backfill ends."""
         # _bulk slowed down a little, so that the backfill lasts
-        self.env.es.faults({"type": "delay", "ms": 25, "path": "_bulk"})
-        self.faults["delay"] += 1
+        if self.es_faults:
+            self.env.es.faults({"type": "delay", "ms": 25, "path": "_bulk"})
+            self.faults["delay"] += 1
         for k in range(kills):
             if self.job_state(job) != "backfilling":
                 break
@@ -222,7 +230,9 @@ class Soak:
         while _bulk is slowed down), one of each devsearch fault, one
         immediate Postgres restart, in a seeded order, for at least
         `seconds`."""
-        actions = ["kill"] * kills + ["item_429", "http_429", "http_503", "reset", "pg"]
+        actions = ["kill"] * kills + ["pg"]
+        if self.es_faults:
+            actions += ["item_429", "http_429", "http_503", "reset"]
         self.rng.shuffle(actions)
         end = time.monotonic() + seconds
         for a in actions:
@@ -329,7 +339,6 @@ class Soak:
     def report(self, writer, elapsed):
         stale = self.one("SELECT sum(stale_rejected) FROM reindex.target") or 0
         retried = self.one("SELECT sum(retried) FROM reindex.target") or 0
-        st, stats = self.env.es.req("GET", "/_dev/stats")
         self.summary = {
             "seed": self.seed, "seconds": round(elapsed), "faults": self.faults,
             "faults_fired_by_devsearch": self.fired,
