@@ -234,6 +234,14 @@ connect_catalog(void)
 	main_cat = catalog_connect(opt.conninfo, false, NULL);
 	if (!main_cat)
 		return false;
+	/* a session lost right away (a server going down) has no version: retry */
+	if (PQstatus(main_cat) != CONNECTION_OK || PQserverVersion(main_cat) == 0)
+	{
+		log_warn(NULL, "the catalog session was lost at once: %s", PQerrorMessage(main_cat));
+		PQfinish(main_cat);
+		main_cat = NULL;
+		return false;
+	}
 	/* the replication commands used need 15's syntax; libpq itself may be older or newer */
 	if (PQserverVersion(main_cat) < 150000)
 		fatal("PostgreSQL %s is not supported: reindex_streamer needs PostgreSQL 15 or later",
