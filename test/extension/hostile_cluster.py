@@ -11,7 +11,8 @@ every request with one kind of bad answer:
   forward:URL every request forwarded to URL, except those whose path contains
               `hostile_path`, answered with `hostile_mode` the first `hostile_count`
               times (so a client that retries gets through afterwards)
-Requests seen are counted per path prefix in `hits`.  stop() closes it.
+Requests seen are counted per path in `hits`; `seen` keeps (method, path,
+headers) of every request (header names in lower case).  stop() closes it.
 """
 import socket
 import threading
@@ -24,6 +25,7 @@ class HostileCluster:
         self.mode = mode
         self.hostile_path, self.hostile_mode, self.hostile_left = hostile_path, hostile_mode, hostile_count
         self.hits = {}
+        self.seen = []
         self.endless_bytes = 0
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -79,6 +81,7 @@ class HostileCluster:
                 with self.lock:
                     key = path.split("?")[0]
                     self.hits[key] = self.hits.get(key, 0) + 1
+                    self.seen.append((method, path, headers))
                     if mode.startswith("forward:") and self.hostile_path and self.hostile_path in path \
                             and self.hostile_left > 0:
                         self.hostile_left -= 1
