@@ -6,7 +6,10 @@
  * escapes, nested objects and arrays, scalars), the shortcut for
  * "errors":false, and the outcome of each item (I3/I6): 2xx and a delete's
  * 404 without an error are OK, 409 is stale (already newer under external
- * versioning, I1), 429/5xx are retried, anything else is dead-lettered.
+ * versioning, I1), 429/5xx are retried, and so is a cluster_block_exception
+ * of any status (index.blocks.write answers 403: a block is a state of the
+ * cluster an operator lifts, never a property of the document), anything else
+ * is dead-lettered.
  *
  * Invariants: an item is OK only when the server said so; a body that does
  * not scan as a _bulk response (truncated, wrong item count) is never taken
@@ -75,17 +78,43 @@ scan_item(JsonScan *s, long *status, const char **err_start, size_t *err_len)
 	return *status >= 0 && js_eat(s, '}');
 }
 
+/* Is this raw error object {"type":"cluster_block_exception",...}? */
+static bool
+error_is_block(const char *err, size_t len)
+{
+	const char *v;
+	size_t		vlen;
+	JsonScan	s;
+
+	if (!js_member(err, len, "type", &v, &vlen))
+		return false;
+	s = (JsonScan) {v, v + vlen};
+	return js_string(&s, &v, &vlen) && js_key_is(v, vlen, "cluster_block_exception");
+}
+
+/* A whole-request error body {"error":{"type":"cluster_block_exception",...},...}? */
+static bool
+body_is_block(const char *body, size_t len)
+{
+	const char *v;
+	size_t		vlen;
+
+	return js_member(body, len, "error", &v, &vlen) && error_is_block(v, vlen);
+}
+
 static ItemOutcome
-classify(long st, bool has_error)
+classify(long st, const char *err, size_t err_len)
 {
 	if (st >= 200 && st < 300)
 		return OUT_OK;
-	if (st == 404 && !has_error)
+	if (st == 404 && err_len == 0)
 		return OUT_OK;			/* delete of a document that is not there */
 	if (st == 409)
 		return OUT_STALE;
 	if (es_retryable_status(st))
 		return OUT_RETRY;
+	if (err_len > 0 && error_is_block(err, err_len))
+		return OUT_RETRY;		/* e.g. index.blocks.write: 403 until lifted */
 	return OUT_DEAD;
 }
 
@@ -145,7 +174,7 @@ scan_response(const char *body, size_t len, int nitems, ItemOutcome *out,
 
 					if (i >= nitems || !scan_item(&s, &st, &es, &elen))
 						return false;
-					out[i] = classify(st, elen > 0);
+					out[i] = classify(st, es, elen);
 					if (statuses)
 						statuses[i] = st;
 					if (errors && out[i] != OUT_OK && out[i] != OUT_STALE)
@@ -201,6 +230,8 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 		}
 	if (r->http_status == 200 || es_retryable_status(r->http_status))
 		o = OUT_RETRY;			/* unparsable 200: treat as transient */
+	else if (r->body.data && body_is_block(r->body.data, r->body.len))
+		o = OUT_RETRY;			/* a cluster-wide block (cluster.blocks.*) */
 	else
 		o = OUT_DEAD;
 	for (i = 0; i < nitems; i++)

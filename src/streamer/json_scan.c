@@ -106,3 +106,35 @@ js_key_is(const char *k, size_t klen, const char *name)
 	return klen == strlen(name) && memcmp(k, name, klen) == 0;
 }
 
+/*
+ * The raw JSON of member `name` of the object in [obj, obj + len): true with
+ * val and vlen set when the object scans up to that member and has it.
+ */
+bool
+js_member(const char *obj, size_t len, const char *name, const char **val, size_t *vlen)
+{
+	JsonScan	s = {obj, obj + len};
+
+	if (obj == NULL || !js_eat(&s, '{'))
+		return false;
+	do
+	{
+		const char *k,
+				   *start;
+		size_t		klen;
+
+		if (!js_string(&s, &k, &klen) || !js_eat(&s, ':'))
+			return false;
+		js_ws(&s);
+		start = s.p;
+		if (!js_skip(&s))
+			return false;
+		if (js_key_is(k, klen, name))
+		{
+			*val = start;
+			*vlen = s.p - start;
+			return true;
+		}
+	} while (js_eat(&s, ','));
+	return false;
+}

@@ -100,6 +100,8 @@ bool		js_eat(JsonScan *s, char c);
 bool		js_string(JsonScan *s, const char **str, size_t *len);
 bool		js_skip(JsonScan *s);
 bool		js_key_is(const char *k, size_t klen, const char *name);
+bool		js_member(const char *obj, size_t len, const char *name, const char **val,
+					  size_t *vlen);
 
 /*---- wire format v1 (wire.c) ----*/
 typedef enum WireType
