@@ -35,11 +35,11 @@ trap cleanup EXIT
 passed=0
 failed=0
 suite_failed=()
-count() {	# count NAME PASSED FAILED
+count() {	# count NAME PASSED FAILED [SKIPPED]: skips are shown, never silent
 	passed=$((passed + $2))
 	failed=$((failed + $3))
 	[ "$3" = 0 ] || suite_failed+=("$1")
-	echo "== $1: $2 passed, $3 failed"
+	echo "== $1: $2 passed, $3 failed$([ "${4:-0}" = 0 ] || echo ", $4 skipped")"
 }
 
 echo "== PostgreSQL $("${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" --version | awk '{print $3}')"
@@ -87,12 +87,14 @@ yaml_suite() {	# yaml_suite NAME RUNNER_ARGS...
 		tee "$work/$name.out" | grep -v '^PASS'
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$name.out" | tail -n 1)
 	if [ -n "$line" ]; then
-		count "$name" "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')"
+		count "$name" "$(echo "$line" | awk '{print $1}')" "$(echo "$line" | awk '{print $3}')" \
+			"$(echo "$line" | awk '{print $5 + 0}')"
 	else
 		count "$name" 0 1
 	fi
 }
-if [ -f test/conformance/runner.py ] && [ -x "$REINDEX_DEVSEARCH" ] && [ -z "${REINDEX_PG_ONLY:-}" ]; then
+# (a development server that is not built fails them: no silent skip)
+if [ -f test/conformance/runner.py ] && [ -z "${REINDEX_PG_ONLY:-}" ]; then
 	yaml_suite conformance "$shared/conformance/opensearch/test"
 	yaml_suite search-suite --api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test
 fi
@@ -107,12 +109,14 @@ if find test -name 'test_*.py' | grep -q .; then
 		skip_dirs="$skip_dirs test/crossmajor"
 	fi
 	# shellcheck disable=SC2046
-	$PY -m pytest -q -p no:cacheprovider $(for d in $skip_dirs; do echo "--ignore=$d"; done) test 2>&1 | tee "$work/pytest.out"
+	# -rs: the reason of every skip in the summary
+	$PY -m pytest -q -rs -p no:cacheprovider $(for d in $skip_dirs; do echo "--ignore=$d"; done) test 2>&1 | tee "$work/pytest.out"
 	line=$(tail -n 1 "$work/pytest.out")
 	p=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || true)
 	f=$(echo "$line" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+	s=$(echo "$line" | grep -Eo '[0-9]+ skipped' | grep -Eo '[0-9]+' || true)
 	if [ -z "$p" ] && [ "$f" = 0 ]; then f=1; fi	# no summary: pytest itself failed
-	count pytest "${p:-0}" "${f:-0}"
+	count pytest "${p:-0}" "${f:-0}" "${s:-0}"
 fi
 
 if [ ${#suite_failed[@]} -gt 0 ]; then
