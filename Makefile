@@ -99,7 +99,8 @@ clean-subdirs:
 # (test/tmp-install.sh: the server's programs copied, the rest linked, this
 # build installed over it with DESTDIR), never the system's tree: nothing
 # needs root, and checkouts side by side do not overwrite each other.
-TMP_INSTALL := $(CURDIR)/tmp_install
+# (as root, in /var/tmp when the postgres user cannot enter the checkout)
+TMP_INSTALL := $(shell ./test/tmp-install.sh --where $(CURDIR))
 TMP_BINDIR := $(TMP_INSTALL)$(shell $(PG_CONFIG) --bindir)
 TMP_ENV = PGBIN=$(TMP_BINDIR) PG_CONFIG=$(TMP_BINDIR)/pg_config
 

@@ -4,7 +4,9 @@
 #
 #   1. debootstrap a minimal bookworm root (minbase plus git, make, sudo and
 #      ca-certificates) in a temporary folder, from the Debian mirror this
-#      machine's apt uses (its sources and the Acquire settings that reach it);
+#      machine's apt uses (its sources and the Acquire settings that reach it),
+#      with this machine's way out (resolv.conf, hosts, locally added CA
+#      certificates);
 #   2. clone the current commit (HEAD: uncommitted changes are not part of it)
 #      into the root's /root/reindex, with a copy of ../shared beside it;
 #   3. as root in the root: `make test` as the very first command; its last
@@ -147,6 +149,13 @@ bootstrap() {
 		>"$work/root/etc/apt/apt.conf.d/99check-fresh-host" || true
 	cp /etc/resolv.conf "$work/root/etc/resolv.conf"
 	cp /etc/hosts "$work/root/etc/hosts"
+	# certificate authorities added here (a TLS-inspecting egress, say):
+	# Maven Central is reached over https; Java's trust store is built from
+	# these when make test installs the JDK
+	if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+		cp /usr/local/share/ca-certificates/*.crt "$work/root/usr/local/share/ca-certificates/" &&
+			chroot "$work/root" update-ca-certificates >/dev/null || return 1
+	fi
 	printf '#!/bin/sh\n# check-fresh: a chroot is not a booted machine\nexit 101\n' \
 		>"$work/root/usr/sbin/policy-rc.d"
 	chmod 755 "$work/root/usr/sbin/policy-rc.d"

@@ -43,7 +43,9 @@ count() {	# count NAME PASSED FAILED [SKIPPED]: skips are shown, never silent
 }
 
 echo "== PostgreSQL $("${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" --version | awk '{print $3}')"
-eval "$(test/pgcluster.sh start "$work/pg")" || { echo "could not start PostgreSQL"; echo "0 passed, 1 failed"; exit 1; }
+# (the status of eval "$(...)" would be eval's, not pgcluster.sh's)
+pgenv=$(test/pgcluster.sh start "$work/pg") || { echo "could not start PostgreSQL"; echo "0 passed, 1 failed"; exit 1; }
+eval "$pgenv"
 export REINDEX_TOP="$top" REINDEX_SHARED="$shared"
 export REINDEX_DEVSEARCH="$top/contrib/devsearch/devsearch"
 

@@ -14,7 +14,24 @@
 # are symlinks to the system's, except anything named reindex*, which
 # `make install DESTDIR=DIR` (run by the Makefile after this script) puts in.
 # Idempotent and quick when DIR is already up to date.  Prints nothing.
+#
+#   test/tmp-install.sh --where CHECKOUT
+#
+# prints the DIR the Makefile uses: CHECKOUT/tmp_install, unless we are root
+# and the postgres user (the server's, see test/pgcluster.sh) cannot enter
+# CHECKOUT (a clone in /root, mode 700): then
+# /var/tmp/reindex-tmp_install.<checksum of CHECKOUT's path>, made by root and
+# refused when it is somebody else's or a symlink.
 set -eu
+if [ "${1:-}" = --where ]; then
+	checkout=${2:?usage: tmp-install.sh --where CHECKOUT}
+	if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$checkout" 2>/dev/null; then
+		echo "/var/tmp/reindex-tmp_install.$(printf %s "$checkout" | cksum | cut -d ' ' -f 1)"
+	else
+		echo "$checkout/tmp_install"
+	fi
+	exit 0
+fi
 pg_config=${1:?usage: tmp-install.sh PG_CONFIG DIR}
 dir=${2:?usage: tmp-install.sh PG_CONFIG DIR}
 
@@ -23,6 +40,10 @@ pkglibdir=$("$pg_config" --pkglibdir)
 sharedir=$("$pg_config" --sharedir)
 
 mkdir -p "$dir"
+if [ -L "$dir" ] || [ "$(stat -c %u "$dir")" != "$(id -u)" ]; then
+	echo "tmp-install: $dir is a symlink or belongs to another user; remove it" >&2
+	exit 1
+fi
 stamp="$dir/.source"
 want="$bindir $pkglibdir $sharedir $(ls -l --time-style=+%s "$bindir/postgres" | awk '{print $6}')"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
