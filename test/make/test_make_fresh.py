@@ -49,7 +49,8 @@ def make(args, fresh, timeout=120, loop_check=True):
     under -n that never ends)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "GNUMAKEFLAGS",
-                        "PG_CONFIG", "PGBIN", "DEPS_OK", "REINDEX_DEPS_PRETEND_MISSING")}
+                        "PG_CONFIG", "PGBIN", "DEPS_OK", "REINDEX_DEPS_PRETEND_MISSING",
+                        "PG", "PG18_TRIED")}
     if fresh:
         env["REINDEX_DEPS_PRETEND_MISSING"] = "make"
     proc = subprocess.Popen(["make"] + args, cwd=TOP, env=env, stdout=subprocess.PIPE,
