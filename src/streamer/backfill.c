@@ -344,21 +344,14 @@ count_refused(Target *t, long long n)
 	atomic_fetch_add(&t->c.dead_lettered_uncounted, n);
 }
 
-/* Import an exported snapshot into a new REPEATABLE READ READ ONLY transaction. */
+/* catalog_import_snapshot(), the failure recorded on the target */
 bool
 backfill_import_snapshot(PGconn *c, Target *t, const char *snapshot)
 {
-	Buf			q = {0};
-	char	   *lit = PQescapeLiteral(c, snapshot, strlen(snapshot));
-	bool		ok;
-
-	buf_printf(&q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
-	PQfreemem(lit);
-	ok = catalog_exec_ok(c, q.data);
-	if (!ok)
-		target_set_error(t, "could not import the exported snapshot: %s", PQerrorMessage(c));
-	buf_free(&q);
-	return ok;
+	if (catalog_import_snapshot(c, snapshot))
+		return true;
+	target_set_error(t, "could not import the exported snapshot: %s", PQerrorMessage(c));
+	return false;
 }
 
 static void *

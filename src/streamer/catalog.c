@@ -83,6 +83,27 @@ catalog_exec_ok(PGconn *c, const char *sql)
 	return ok;
 }
 
+/*
+ * Open a REPEATABLE READ READ ONLY transaction on c that reads in an
+ * exported snapshot (backfill, replay and verify all read this way).  On
+ * failure the caller reports PQerrorMessage(c).
+ */
+bool
+catalog_import_snapshot(PGconn *c, const char *snapshot)
+{
+	Buf			q = {0};
+	char	   *lit = PQescapeLiteral(c, snapshot, strlen(snapshot));
+	bool		ok;
+
+	if (!lit)
+		return false;
+	buf_printf(&q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
+	PQfreemem(lit);
+	ok = catalog_exec_ok(c, q.data);
+	buf_free(&q);
+	return ok;
+}
+
 static PGresult *
 exec_params(PGconn *c, const char *sql, int n, const char *const *vals)
 {

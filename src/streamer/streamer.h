@@ -296,6 +296,8 @@ void		target_set_error(Target *t, const char *fmt,...) __attribute__((format(pri
 
 PGconn	   *catalog_connect(const char *conninfo, bool replication, const char *extra_options);
 bool		catalog_exec_ok(PGconn *c, const char *sql);
+/* BEGIN REPEATABLE READ READ ONLY in an exported snapshot; false: see PQerrorMessage */
+bool		catalog_import_snapshot(PGconn *c, const char *snapshot);
 int			catalog_load_targets(PGconn *c, Target ***targets, int *ntargets);
 int			catalog_create_chunks(PGconn *c, Target *t, uint64_t cp, int pages_per_chunk);
 bool		catalog_claim_chunk(PGconn *c, Target *t, const char *who, int *chunk_no,

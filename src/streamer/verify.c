@@ -852,8 +852,6 @@ take_snapshot(Run *r)
 	char		slot[64];
 	char	   *snapshot = NULL,
 			   *err = NULL;
-	Buf			q = {0};
-	char	   *lit;
 	bool		ok;
 
 	if (!repl)
@@ -866,13 +864,9 @@ take_snapshot(Run *r)
 		PQfinish(repl);
 		return false;
 	}
-	lit = PQescapeLiteral(r->snap, snapshot, strlen(snapshot));
-	buf_printf(&q, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
-	PQfreemem(lit);
-	ok = catalog_exec_ok(r->snap, q.data);
+	ok = catalog_import_snapshot(r->snap, snapshot);
 	if (!ok)
 		fail(r, "could not import the snapshot: %s", PQerrorMessage(r->snap));
-	buf_free(&q);
 	free(snapshot);
 	PQfinish(repl);				/* the temporary slot goes with it */
 	return ok;
