@@ -8,8 +8,8 @@ loopback with free ports, each announcing itself with one line
 Invariants:
   - an engine that does not announce itself within its deadline is an error
     carrying the tail of its stderr, never a skip;
-  - stop() ends the process it started (SIGTERM, then SIGKILL after a deadline)
-    and nothing else;
+  - stop() ends the process it started (SIGTERM, then SIGKILL to its process
+    group after a deadline) and nothing else: each engine has a session of its own;
   - the OpenSearch launcher runs with --stdin-control, so its stdin pipe ties it
     to this process: a test runner that dies takes its engines with it.
 """
@@ -56,9 +56,17 @@ class EngineProcess:
             if line.startswith("%s listening on " % name):
                 self.url = w[3]
         if self.url is None:
+            rc = None
+            if done.is_set():   # its stdout ended: it exited, or is about to
+                try:
+                    rc = self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
             self.kill()
-            raise AssertionError("%s did not start within %d s: %s\n--- stderr tail:\n%s"
-                                 % (name, start_timeout, " ".join(cmd), self.stderr_tail()))
+            why = ("exited with status %d before announcing itself" % rc if rc is not None
+                   else "did not start within %d s" % start_timeout)
+            raise AssertionError("%s %s: %s\n--- stderr tail:\n%s"
+                                 % (name, why, " ".join(cmd), self.stderr_tail()))
 
     def stderr_tail(self, n=4000):
         self.err.flush()
@@ -90,8 +98,13 @@ class EngineProcess:
         return rc
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
+        """SIGKILL to the engine's process group (its own session): a launcher
+        still building has children (Maven, the class archive's training run)
+        that must not outlive it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc.wait()
 
 

@@ -197,6 +197,7 @@ public final class Launcher {
 		}
 
 		Runtime.getRuntime().addShutdownHook(new Thread(Launcher::shutdown, "reindex-engine-shutdown"));
+		checkFileStore(home);	/* (after the hook: a temporary home is removed) */
 
 		LogConfigurator.registerErrorListener();
 		LogConfigurator.setNodeName(CLUSTER);
@@ -221,6 +222,24 @@ public final class Launcher {
 			control();
 		else
 			Thread.currentThread().join();	/* until SIGTERM */
+	}
+
+	/*
+	 * OpenSearch locks and sizes its data folder through its file store, which
+	 * Java finds by walking up to a mount point listed in /proc/self/mountinfo.
+	 * In a chroot whose root is not a mount point there is none: the node would
+	 * fail with "failed to obtain node locks" (cause: "Mount point not found").
+	 * Say what is wrong instead.
+	 */
+	private static void checkFileStore(Path dir) {
+		try {
+			Files.getFileStore(dir);
+		} catch (IOException e) {
+			err.println("opensearch: no file system found for " + dir + " (" + e.getMessage() + "): "
+					+ "OpenSearch needs the mount that holds its data in /proc/self/mountinfo; "
+					+ "in a chroot, make its root a mount point (mount --bind ROOT ROOT) before entering it");
+			exit(1);
+		}
 	}
 
 	private static int freePort() throws IOException {
