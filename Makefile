@@ -33,12 +33,14 @@ ifneq ($(DEPS_OK)$(PG18_MISSING),yes)
 # target is phony: test/ is a folder, and a target named like a file or folder
 # would otherwise be "up to date" and do nothing.  install-deps.sh exits 0
 # only with everything installed, so the second make does not check again
-# (and `make -n` cannot loop).  test/make/test_make_fresh.py checks all this.
+# (and `make -n` cannot loop).  The second make prints no "Leaving
+# directory": the last line a user (or CI) sees is the target's own, such as
+# make test's summary.  test/make/test_make_fresh.py checks all this.
 FRESH_TARGETS := all install installcheck test demo bench soak clean tmp-install check-fresh
 $(FRESH_TARGETS):
 	./contrib/install-deps.sh
 	$(if $(filter 18,$(PG)),./contrib/install-pg18.sh $(PG18_HOME) >/dev/null)
-	$(MAKE) $@ DEPS_OK=yes $(if $(filter 18,$(PG)),PG18_TRIED=yes)
+	$(MAKE) --no-print-directory $@ DEPS_OK=yes $(if $(filter 18,$(PG)),PG18_TRIED=yes)
 
 .PHONY: $(FRESH_TARGETS)
 

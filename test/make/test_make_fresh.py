@@ -8,7 +8,9 @@ too), so nothing is installed, built or tested by this file.
 
 Invariants checked:
   - on the fresh-machine path, for every target the README names, install-deps
-    runs first, once (no make loop), and then that target's own recipe;
+    runs first, once (no make loop), and then that target's own recipe, with no
+    "Leaving directory" of the second make after it (make test's last line is
+    its summary);
   - in both branches those targets, and every target named like a folder of
     the checkout, are phony: test/ is a folder, and `make test` on a
     fresh machine once answered "'test' is up to date", ran nothing and
@@ -100,6 +102,8 @@ def test_fresh_machine_installs_then_makes_the_target(target):
     recipe = [i for i, line in enumerate(lines) if RECIPES[target] in line]
     assert recipe and recipe[0] > deps[0], \
         "make %s should run after install-deps.sh:\n%s" % (target, out)
+    # the target's own last line (make test's summary) is the last one shown
+    assert not re.search(r"^make\[1\]: (Entering|Leaving) directory", out, re.M), out
     assert rc == 0, out
 
 
