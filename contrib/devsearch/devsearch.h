@@ -113,6 +113,7 @@ typedef struct ServerConfig
 	int64_t		max_content_length;	/* bytes */
 	uint64_t	seed;
 	bool		quiet;
+	bool		no_auto_create;	/* action.auto_create_index: false */
 	const char *request_log;	/* file of the request log (reqlog.c), or NULL */
 } ServerConfig;
 

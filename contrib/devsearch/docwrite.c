@@ -531,6 +531,14 @@ write_execute(Server *srv, const WriteOp *op, int64_t now_ms, WriteResult *res)
 			 * faithful rule: create, then document_missing if no upsert */
 			may_create = true;
 		}
+		if (may_create && srv->cfg.no_auto_create)
+		{
+			es_error_set(&res->err, 404, "index_not_found_exception",
+						 "no such index [%s] and [action.auto_create_index] is [false]", op->index);
+			es_error_meta(&res->err, "index_uuid", "_na_");
+			es_error_meta(&res->err, "index", op->index);
+			return;
+		}
 		if (!may_create)
 		{
 			res->err = err;

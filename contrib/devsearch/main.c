@@ -40,6 +40,8 @@ usage(FILE *out)
 			"  --max-content-length SZ  http.max_content_length (default 100mb)\n"
 			"  --fault SPEC             inject a fault, e.g. bulk_item_429:rate=0.1 (repeatable)\n"
 			"  --seed N                 seed for fault decisions (default 1)\n"
+			"  --no-auto-create-index   writes never create a missing index, as with\n"
+			"                           action.auto_create_index: false\n"
 			"  --quiet                  no log lines on stderr\n"
 			"  --request-log FILE       append one JSON line per request to FILE (default:\n"
 			"                           $DEVSEARCH_REQUEST_LOG when set)\n"
@@ -58,6 +60,7 @@ main(int argc, char **argv)
 		{"fault", required_argument, NULL, 'F'},
 		{"seed", required_argument, NULL, 's'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"no-auto-create-index", no_argument, NULL, 'A'},
 		{"request-log", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -127,6 +130,9 @@ main(int argc, char **argv)
 				break;
 			case 'q':
 				cfg.quiet = true;
+				break;
+			case 'A':
+				cfg.no_auto_create = true;
 				break;
 			case 'L':
 				cfg.request_log = optarg;

@@ -8,8 +8,10 @@
  * 404 without an error are OK, 409 is stale (already newer under external
  * versioning, I1), 429/5xx are retried, and so is a cluster_block_exception
  * of any status (index.blocks.write answers 403: a block is a state of the
- * cluster an operator lifts, never a property of the document), anything else
- * is dead-lettered.
+ * cluster an operator lifts, never a property of the document), an
+ * index_not_found_exception (the index was deleted, or the server restarted
+ * empty, on a cluster that does not auto-create indexes) is OUT_GONE: a state
+ * of the target, never a dead letter; anything else is dead-lettered.
  *
  * Invariants: an item is OK only when the server said so; a body that does
  * not scan as a _bulk response (truncated, wrong item count) is never taken
@@ -78,9 +80,9 @@ scan_item(JsonScan *s, long *status, const char **err_start, size_t *err_len)
 	return *status >= 0 && js_eat(s, '}');
 }
 
-/* Is this raw error object {"type":"cluster_block_exception",...}? */
+/* Is this raw error object {"type":"<type>",...}? */
 static bool
-error_is_block(const char *err, size_t len)
+error_is(const char *err, size_t len, const char *type)
 {
 	const char *v;
 	size_t		vlen;
@@ -89,7 +91,19 @@ error_is_block(const char *err, size_t len)
 	if (!js_member(err, len, "type", &v, &vlen))
 		return false;
 	s = (JsonScan) {v, v + vlen};
-	return js_string(&s, &v, &vlen) && js_key_is(v, vlen, "cluster_block_exception");
+	return js_string(&s, &v, &vlen) && js_key_is(v, vlen, type);
+}
+
+static bool
+error_is_block(const char *err, size_t len)
+{
+	return error_is(err, len, "cluster_block_exception");
+}
+
+static bool
+error_is_index_gone(const char *err, size_t len)
+{
+	return error_is(err, len, "index_not_found_exception");
 }
 
 /* A whole-request error body {"error":{"type":"cluster_block_exception",...},...}? */
@@ -109,6 +123,8 @@ classify(long st, const char *err, size_t err_len)
 		return OUT_OK;
 	if (st == 404 && err_len == 0)
 		return OUT_OK;			/* delete of a document that is not there */
+	if (st == 404 && error_is_index_gone(err, err_len))
+		return OUT_GONE;
 	if (st == 409)
 		return OUT_STALE;
 	if (es_retryable_status(st))
@@ -214,6 +230,8 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 				 long *statuses)
 {
 	ItemOutcome o;
+	const char *ev;
+	size_t		evlen;
 	int			i;
 
 	if (errors)
@@ -232,6 +250,10 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 		o = OUT_RETRY;			/* unparsable 200: treat as transient */
 	else if (r->body.data && body_is_block(r->body.data, r->body.len))
 		o = OUT_RETRY;			/* a cluster-wide block (cluster.blocks.*) */
+	else if (r->http_status == 404 && r->body.data &&
+			 js_member(r->body.data, r->body.len, "error", &ev, &evlen) &&
+			 error_is_index_gone(ev, evlen))
+		o = OUT_GONE;			/* /<index>/_bulk on a deleted index */
 	else
 		o = OUT_DEAD;
 	for (i = 0; i < nitems; i++)

@@ -524,7 +524,8 @@ sleep_ms(uint64_t ms)
  * 5xx and transport failures are sent again after a backoff (counted in
  * t->c.retried).  done() is called once per item with its final outcome
  * (OUT_OK, OUT_STALE or OUT_DEAD), its HTTP status and error text (may be
- * NULL).  Returns false when *stop was set before everything was answered
+ * NULL).  An item answered index_not_found (OUT_GONE) is never passed to
+ * done(): it sets t->index_lost and *stop.  Returns false when *stop was set before everything was answered
  * (or done() set it).  The batch is empty afterwards.
  */
 bool
@@ -560,6 +561,12 @@ es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
 
 			if (out[i] == OUT_RETRY)
 				batch_add_raw(&retry, item, it->len, it->seq);
+			else if (out[i] == OUT_GONE)
+			{
+				/* the index is gone: main.c fails the target; nothing is answered */
+				target_index_lost(t, errs[i]);
+				atomic_store(stop, true);
+			}
 			else
 				done(arg, item, it->len, it->seq, out[i], sts[i], errs[i]);
 			free(errs[i]);

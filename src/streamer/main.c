@@ -412,24 +412,18 @@ recovered_stream_error(Target *t)
 }
 
 /*
- * The server invalidated the target's slot (max_slot_wal_keep_size): the
- * WAL it still needed is gone, so changes can no longer reach the index
- * and nothing may pretend otherwise.  Its active job fails with the reason
- * and what to do; the note stays on the target either way.
+ * Changes can no longer reach the target's index and nothing may pretend
+ * otherwise: msg becomes the target's note and, when its job is active, the
+ * job fails with it (its slot is then dropped by retire_target).
  */
 static void
-slot_invalidated(Target *t)
+fail_target(Target *t, const char *msg)
 {
-	char		msg[400];
-
-	snprintf(msg, sizeof(msg), "slot %s was invalidated by the server (max_slot_wal_keep_size): changes "
-			 "since it fell behind can no longer reach index %s; a new snapshot is needed: cancel the "
-			 "job and reindex again with reindex_begin()", t->slot_name, t->index_name);
 	target_set_error(t, "%s", msg);
 	catalog_write_note(main_cat, t);
 	if (strcmp(t->job_state, "backfilling") == 0 || strcmp(t->job_state, "catching_up") == 0 ||
 		strcmp(t->job_state, "ready") == 0 || strcmp(t->job_state, "swapped") == 0 ||
-		strcmp(t->job_state, "rolled_back") == 0)
+		strcmp(t->job_state, "rolled_back") == 0 || strcmp(t->job_state, "needs_attention") == 0)
 	{
 		char		from[32];
 
@@ -439,11 +433,54 @@ slot_invalidated(Target *t)
 	}
 }
 
+/*
+ * The server invalidated the target's slot (max_slot_wal_keep_size): the
+ * WAL it still needed is gone.
+ */
+static void
+slot_invalidated(Target *t)
+{
+	char		msg[400];
+
+	snprintf(msg, sizeof(msg), "slot %s was invalidated by the server (max_slot_wal_keep_size): changes "
+			 "since it fell behind can no longer reach index %s; a new snapshot is needed: cancel the "
+			 "job and reindex again with reindex_begin()", t->slot_name, t->index_name);
+	fail_target(t, msg);
+}
+
+/*
+ * A write was answered index_not_found_exception: the index was deleted
+ * behind our back, or the server restarted without it.  Its writes were
+ * held unacknowledged (the slot never passed them, nothing was
+ * dead-lettered) and the streamer never recreates an index: one created by
+ * a write would have dynamic mappings and none of the backfilled rows.
+ * A target without an active job (the live index of a finished job) keeps
+ * its slot and tries again every minute, failing the same way until the
+ * index is back.
+ */
+static void
+index_lost(Target *t)
+{
+	char		msg[512];
+
+	snprintf(msg, sizeof(msg), "index %s no longer exists on the search cluster (deleted, or the server "
+			 "restarted without it): its changes are held, nothing was dead-lettered and the streamer "
+			 "does not recreate it; build it again from the table with reindex_begin() (cancel this "
+			 "job first if it is still active)", t->index_name);
+	stop_target(t);
+	atomic_store(&t->index_lost, false);
+	fail_target(t, msg);
+	if (strcmp(t->job_state, "failed") != 0)
+		t->retry_at_ms = now_ms() + 60000;
+}
+
 static void
 drive_target(Target *t)
 {
 	uint64_t	now = now_ms();
 
+	if (atomic_load(&t->index_lost))
+		index_lost(t);
 	if (retiring(t))
 	{
 		if (now >= t->retry_at_ms && strcmp(t->state, "retired") != 0 &&

@@ -141,6 +141,18 @@ target_set_error(Target *t, const char *fmt,...)
 		log_warn(t->index_name, "%s", msg);
 }
 
+/*
+ * A write to the target's index was answered index_not_found: note it once
+ * (any thread); main.c's drive_target then stops the target and fails its job.
+ */
+void
+target_index_lost(Target *t, const char *error)
+{
+	if (!atomic_exchange(&t->index_lost, true))
+		target_set_error(t, "index %s no longer exists: %.200s", t->index_name,
+						 error ? error : "index_not_found_exception");
+}
+
 /* One line per backfilling target, redrawn in place, on a terminal only. */
 void
 status_progress_bar(Target **targets, int n)

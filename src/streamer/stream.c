@@ -305,6 +305,9 @@ lane_done(EsRequest *req)
 				dead_letter_item(s, item, it->len, sts[i], errs[i]);
 				item_resolved(s, it->seq);
 				break;
+			case OUT_GONE:		/* held unacknowledged: main.c fails the target */
+				target_index_lost(t, errs[i]);
+				/* fall through */
 			case OUT_RETRY:
 				batch_add_raw(&retry, item, it->len, it->seq);
 				break;

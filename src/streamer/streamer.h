@@ -172,7 +172,8 @@ typedef struct Endpoint
 
 typedef enum ItemOutcome
 {
-	OUT_OK, OUT_STALE, OUT_RETRY, OUT_DEAD
+	OUT_OK, OUT_STALE, OUT_RETRY, OUT_DEAD,
+	OUT_GONE					/* index_not_found: the index itself is gone */
 } ItemOutcome;
 
 typedef struct EsResponse
@@ -288,11 +289,13 @@ typedef struct Target
 	uint64_t	lag_bytes;
 	double		lag_seconds;
 	uint64_t	server_wal_end;
+	atomic_bool index_lost;		/* a write answered index_not_found (main.c) */
 } Target;
 
 extern PGconn *main_cat;
 
 void		target_set_error(Target *t, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+void		target_index_lost(Target *t, const char *error);
 
 PGconn	   *catalog_connect(const char *conninfo, bool replication, const char *extra_options);
 bool		catalog_exec_ok(PGconn *c, const char *sql);
