@@ -108,10 +108,10 @@ class EngineClient:
 class RealOpenSearch(EngineClient):
     """A real OpenSearch 2.19 node (test/engine/opensearch, search_engine.py)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, args=()):
         sys.path.insert(0, os.path.join(TOP, "test", "engine"))
         import search_engine
-        self.engine = search_engine.start_opensearch(workdir)
+        self.engine = search_engine.start_opensearch(workdir, *args)
         self.url = self.engine.url
 
     def stop(self):
@@ -355,12 +355,12 @@ def add_endpoint(conn, name, url):
         cur.execute("SELECT reindex.endpoint_add(%s, %s)", (name, url))
 
 
-def _module_env(need_streamer, devsearch_args=(), engine="devsearch"):
+def _module_env(need_streamer, devsearch_args=(), engine="devsearch", engine_args=()):
     if need_streamer and streamer_binary() is None:
         pytest.fail("reindex_streamer is not built (make builds it)", pytrace=False)
     workdir = tempfile.mkdtemp(prefix="reindex-streamer-test.")
     os.chmod(workdir, 0o755)
-    es = RealOpenSearch(workdir) if engine == "opensearch" else DevSearch(workdir, devsearch_args)
+    es = RealOpenSearch(workdir, engine_args) if engine == "opensearch" else DevSearch(workdir, devsearch_args)
     cluster = Cluster(workdir)
     e = None
     try:

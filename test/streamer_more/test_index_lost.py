@@ -4,7 +4,8 @@ server restarted empty) on a cluster that does not auto-create indexes
 _bulk items fail with 404 index_not_found_exception.  That is a state of the
 index, never a property of a document: the target's job fails with a reason
 saying what happened and what to do, not one row is dead-lettered, nothing
-recreates the index, and the other targets keep streaming."""
+recreates the index, and the other targets keep streaming.  On devsearch and
+on a real OpenSearch 2.19 node (test/engine/)."""
 import pytest
 
 from streamer.conftest import _module_env
@@ -12,12 +13,14 @@ from streamer_oracle import wait_for
 from streamer_workload import create_items_table
 
 
-@pytest.fixture(scope="module")
-def env():
-    yield from _module_env(True, ["--no-auto-create-index"])
+@pytest.fixture(scope="module", params=["devsearch", "opensearch"])
+def engine_env(request):
+    yield from _module_env(True, ["--no-auto-create-index"], engine=request.param,
+                           engine_args=["-E", "action.auto_create_index=false"])
 
 
-def test_deleted_index_fails_its_target_only(env):
+def test_deleted_index_fails_its_target_only(engine_env):
+    env = engine_env
     create_items_table(env, "lostix", 300)
     create_items_table(env, "keptix", 300)
     lost = env.begin("lostix", "lostix", "lostix_v1")
