@@ -22,6 +22,11 @@ Faults (counted by type in the report):
   gc_replay                       keys deleted and re-inserted, the streamer
                                   killed and kept down longer than the
                                   index's gc_deletes, then replaying
+  index_lost                      a new index deleted behind the streamer's
+                                  back while it is built (the server runs
+                                  with auto-creation off): its job must fail
+                                  saying so, nothing dead-lettered, the index
+                                  not recreated, the live one unharmed
 After each scenario: writes paused, every live index verified with
 reindex_verify: 0 missing, 0 extra, 0 stale, 0 mismatched.  Acknowledged
 positions never passing what the cluster acknowledged (I3) is what that
@@ -49,7 +54,8 @@ from streamer_oracle import wait_for  # noqa: E402
 from streamer_workload import Workload, create_items_table  # noqa: E402
 
 FAULTS = ("kill9_backfill", "kill9_stream", "pg_immediate_backfill", "pg_immediate_stream",
-          "item_429", "http_429", "http_503", "delay", "reset", "gc_replay")
+          "item_429", "http_429", "http_503", "delay", "reset", "gc_replay",
+          "index_lost")
 
 
 class Writer:
@@ -104,11 +110,14 @@ class Writer:
 
 
 class Soak:
-    def __init__(self, env, seed, duration, rows, log=print, es_faults=True):
+    def __init__(self, env, seed, duration, rows, log=print, es_faults=True, lose_index=True):
         """es_faults=False on a real engine: no devsearch fault injection
-        (kills, Postgres restarts and the gc_deletes replay remain)."""
+        (kills, Postgres restarts and the gc_deletes replay remain).
+        lose_index: the index_lost phase (the server must not auto-create
+        indexes: devsearch --no-auto-create-index)."""
         self.env, self.seed, self.duration, self.rows = env, seed, duration, rows
         self.es_faults = es_faults
+        self.lose_index = lose_index
         self.rng = random.Random(seed)
         self.log = log
         self.faults = {k: 0 for k in FAULTS}
@@ -317,6 +326,35 @@ class Soak:
                  120, "the old target to retire")
         return job
 
+    def lost_index(self, version):
+        """DELETE /<new index> once its backfill has made progress, writes
+        going on: the job fails with the reason (whether the backfill or the
+        stream met the 404 first), not one row is dead-lettered, the index
+        is not recreated, and its target retires; the index behind the
+        alias is verified by the check that follows."""
+        new = "soak_v%d" % version
+        dead = self.one("SELECT count(*) FROM reindex.dead_letter")
+        job = self.one("SELECT reindex.reindex_begin('soak', 'soak', %s, 'default', %s::jsonb)",
+                       (new, json.dumps({"backfill_workers": 1})))
+        self.log("index_lost: %s, job %s" % (new, job))
+        wait_for(lambda: (self.one("SELECT t.rows_backfilled FROM reindex.target t JOIN reindex.job j"
+                                   " ON j.new_target = t.id WHERE j.id = %s", (job,)) or 0) > 0
+                 or self.job_state(job) != "backfilling", 300, "the backfill of %s to start" % new)
+        st, res = self.env.es.req("DELETE", "/%s" % new)
+        assert st == 200, (st, res)
+        self.faults["index_lost"] += 1
+        wait_for(lambda: self.job_state(job) == "failed", 120, "job %s to fail (is %s)\n%s" % (
+            job, self.job_state(job), self.env.streamer_logs()))
+        err = self.one("SELECT error FROM reindex.job WHERE id = %s", (job,))
+        assert "index %s no longer exists" % new in err and "reindex_begin" in err, err
+        assert self.one("SELECT count(*) FROM reindex.dead_letter") == dead, self.env.streamer_logs()
+        wait_for(lambda: self.one("SELECT t.state FROM reindex.target t JOIN reindex.job j"
+                                  " ON j.new_target = t.id WHERE j.id = %s", (job,)) == "retired",
+                 120, "the target of job %s to retire" % job)
+        st, _ = self.env.es.req("GET", "/%s" % new)
+        assert st == 404, "index %s was recreated" % new
+        assert self.streamer.alive(), self.env.streamer_logs()
+
     def run(self, kills_bf=6, kills_st=8, stream_s=8):
         t0 = time.monotonic()
         create_items_table(self.env, "soak", self.rows, toast_every=40)
@@ -330,6 +368,8 @@ class Soak:
                 self.cycle(writer, version, False, kills_bf, kills_st, stream_s)
                 if time.monotonic() - t0 >= self.duration:
                     break
+            if self.lose_index:
+                self.lost_index(version + 1)
         finally:
             writer.close()
         self.check(writer, "the end")
@@ -361,7 +401,7 @@ def main():
     ap.add_argument("--rows", type=int, default=200000)
     args = ap.parse_args()
     import conftest as sc  # noqa: E402  (test/streamer/conftest.py: cluster, devsearch, streamers)
-    gen = sc._module_env(True)
+    gen = sc._module_env(True, ["--no-auto-create-index"])
     env = next(gen)
     ok = False
     try:

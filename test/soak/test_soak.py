@@ -4,7 +4,8 @@ finish) under a steady write load, with at least 20 kill -9 of the streamer
 (during backfills too), immediate Postgres restarts during a backfill and
 while streaming, devsearch faults (429 items, 429/503 requests, delays,
 resets) and a gc_deletes replay; reindex_verify of every live index after
-each scenario finds nothing.  The report line gives the counts.  A shorter
+each scenario finds nothing; then a new index deleted while it is built
+fails its job and nothing else.  The report line gives the counts.  A shorter
 one runs on a real OpenSearch node too."""
 from soak import Soak
 
@@ -20,13 +21,15 @@ def test_short_soak(env):
     # counters written before a kill -9 survive it (retries happened: 429s fired)
     assert s.summary["faults_fired_by_devsearch"].get("bulk_item_429", 0) > 0, s.summary
     assert s.summary["retried_per_catalog"] > 0, s.summary
+    assert f["index_lost"] == 1, s.summary
 
 
 def test_short_soak_on_a_real_opensearch(env_real_opensearch):
     """The same lifecycles on a real OpenSearch 2.19 node: kills (during the
     backfill too), Postgres restarts and the gc_deletes replay (devsearch's
     fault injection does not exist there)."""
-    s = Soak(env_real_opensearch, seed=7, duration=0, rows=60000, es_faults=False).run(
+    s = Soak(env_real_opensearch, seed=7, duration=0, rows=60000, es_faults=False,
+             lose_index=False).run(
         kills_bf=4, kills_st=8, stream_s=4)
     f = s.summary["faults"]
     assert f["kill9_backfill"] + f["kill9_stream"] >= 16 and f["pg_immediate_stream"] >= 1, s.summary
