@@ -9,9 +9,10 @@
  * versioning, I1), 429/5xx are retried, and so is a cluster_block_exception
  * of any status (index.blocks.write answers 403: a block is a state of the
  * cluster an operator lifts, never a property of the document), an
- * index_not_found_exception (the index was deleted, or the server restarted
- * empty, on a cluster that does not auto-create indexes) is OUT_GONE: a state
- * of the target, never a dead letter; anything else is dead-lettered.
+ * item's index_not_found_exception (the index was deleted, or the server
+ * restarted empty, on a cluster that does not auto-create indexes) is
+ * OUT_GONE: a state of the target, never a dead letter; anything else is
+ * dead-lettered.
  *
  * Invariants: an item is OK only when the server said so; a body that does
  * not scan as a _bulk response (truncated, wrong item count) is never taken
@@ -230,8 +231,6 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 				 long *statuses)
 {
 	ItemOutcome o;
-	const char *ev;
-	size_t		evlen;
 	int			i;
 
 	if (errors)
@@ -250,10 +249,6 @@ es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out, char **error
 		o = OUT_RETRY;			/* unparsable 200: treat as transient */
 	else if (r->body.data && body_is_block(r->body.data, r->body.len))
 		o = OUT_RETRY;			/* a cluster-wide block (cluster.blocks.*) */
-	else if (r->http_status == 404 && r->body.data &&
-			 js_member(r->body.data, r->body.len, "error", &ev, &evlen) &&
-			 error_is_index_gone(ev, evlen))
-		o = OUT_GONE;			/* /<index>/_bulk on a deleted index */
 	else
 		o = OUT_DEAD;
 	for (i = 0; i < nitems; i++)

@@ -525,8 +525,8 @@ sleep_ms(uint64_t ms)
  * t->c.retried).  done() is called once per item with its final outcome
  * (OUT_OK, OUT_STALE or OUT_DEAD), its HTTP status and error text (may be
  * NULL).  An item answered index_not_found (OUT_GONE) is never passed to
- * done(): it sets t->index_lost and *stop.  Returns false when *stop was set before everything was answered
- * (or done() set it).  The batch is empty afterwards.
+ * done(): it sets t->index_lost and *stop.  Returns false when *stop was set
+ * before everything was answered (or done() set it).  The batch is empty afterwards.
  */
 bool
 es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
