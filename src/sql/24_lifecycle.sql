@@ -70,53 +70,72 @@ $$;
 COMMENT ON FUNCTION _move_alias(text, bigint, bigint) IS 'internal: catalog change plus one atomic POST /_aliases moving an alias between targets';
 
 -- Does the new index hold a document for every row of the table, except
--- refused ones?  Rows are counted under a snapshot taken before position pos;
--- when the counts differ the documents are counted again once the target has
--- confirmed pos (every change the rows reflect is then in the index).
+-- refused ones?  Under concurrent writes the row count moves while it is
+-- compared, so each attempt brackets the document count: rows are counted
+-- under a snapshot taken before WAL position pos (n1), the documents once the
+-- index is refreshed (from the second attempt on, once the target has also
+-- confirmed pos), and the rows again after that (n2).  The documents then reflect the table at some point
+-- between the two row counts, so a complete index has between least(n1, n2)
+-- and greatest(n1, n2) documents, give or take the refused ones.  A quiet
+-- table makes this exact (n1 = n2).  An attempt outside the bracket is
+-- repeated (a mix of inserts and deletes can leave it for a moment), at most
+-- five times within 30 seconds, before the swap is refused.
 CREATE FUNCTION _check_complete(j reindex.job, refused bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	t reindex.target;
-	nrows bigint;
+	n1 bigint;
+	n2 bigint;
 	ndocs bigint;
 	pos pg_lsn;
 	deadline timestamptz := clock_timestamp() + interval '30 seconds';
 BEGIN
 	SELECT * INTO STRICT t FROM reindex.target x WHERE x.id = j.new_target;
-	EXECUTE format('SELECT count(*) FROM %s', t.source) INTO nrows;
-	pos := CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END;
-	FOR attempt IN 1..2 LOOP
+	FOR attempt IN 1..5 LOOP
+		EXECUTE format('SELECT count(*) FROM %s', t.source) INTO n1;
+		pos := CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END;
+		-- the first attempt takes the index as it is (the lag is under its
+		-- threshold); later ones wait for a streamer that reports (not for
+		-- one that is gone) to confirm pos first
+		WHILE attempt > 1 AND coalesce(reindex._target_confirmed_lsn(t.id) < pos, true)
+			  AND clock_timestamp() < deadline
+			  AND (SELECT x.heartbeat_at > clock_timestamp() - interval '1 minute'
+					 FROM reindex.target x WHERE x.id = t.id) LOOP
+			PERFORM pg_sleep(0.01);
+		END LOOP;
+		IF attempt > 1 AND coalesce(reindex._target_confirmed_lsn(t.id) < pos, true) THEN
+			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+				DETAIL = format('Table %s has %s rows, and the streamer did not confirm WAL position %s (within 30 seconds) after which index "%s" must hold a document for each of them.',
+								t.source_name, n1, pos, t.index_name),
+				HINT = 'Is the streamer running?  Try again, or pass force => true.';
+		END IF;
 		PERFORM reindex._es_call(t.endpoint, format('refresh index "%s"', t.index_name), 'POST',
 								 '/' || t.index_name || '/_refresh');
 		ndocs := (reindex._es_call(t.endpoint, format('count the documents of index "%s"', t.index_name),
 								   'GET', '/' || t.index_name || '/_count') ->> 'count')::bigint;
-		IF abs(nrows - ndocs) <= refused THEN
+		EXECUTE format('SELECT count(*) FROM %s', t.source) INTO n2;
+		IF ndocs BETWEEN least(n1, n2) - refused AND greatest(n1, n2) + refused THEN
 			RETURN;
 		END IF;
-		EXIT WHEN attempt = 2;
-		-- wait for a streamer that reports (not for one that is gone)
-		WHILE coalesce(reindex._target_confirmed_lsn(t.id) < pos, true)
-			  AND clock_timestamp() < deadline
-			  AND (SELECT x.heartbeat_at > clock_timestamp() - interval '1 minute'
-					 FROM reindex.target x WHERE x.id = t.id) LOOP
-			PERFORM pg_sleep(0.1);
-		END LOOP;
-		IF coalesce(reindex._target_confirmed_lsn(t.id) < pos, true) THEN
-			RAISE EXCEPTION 'reindex job % is not ready to swap', j.id
-				USING ERRCODE = 'object_not_in_prerequisite_state',
-				DETAIL = format('Table %s has %s rows and index "%s" %s documents (%s refused), and the streamer did not confirm WAL position %s (within 30 seconds) that would tell whether the difference is still in flight.',
-								t.source_name, nrows, t.index_name, ndocs, refused, pos),
-				HINT = 'Is the streamer running?  Try again, or pass force => true.';
-		END IF;
+		EXIT WHEN clock_timestamp() >= deadline;
 	END LOOP;
+	IF n1 = n2 THEN
+		RAISE EXCEPTION 'index "%" lacks documents of table %', t.index_name, t.source_name
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+			DETAIL = format('The table has %s rows and the index %s documents; %s refused documents do not explain the difference of %s.',
+							n1, ndocs, refused, abs(n1 - ndocs)),
+			HINT = 'Compare them document by document with reindex_verify(), or pass force => true to swap anyway.';
+	END IF;
 	RAISE EXCEPTION 'index "%" lacks documents of table %', t.index_name, t.source_name
 		USING ERRCODE = 'object_not_in_prerequisite_state',
-		DETAIL = format('The table has %s rows and the index %s documents; %s refused documents do not explain the difference of %s.',
-						nrows, ndocs, refused, abs(nrows - ndocs)),
+		DETAIL = format('The table had %s rows before and %s rows after the index was counted at %s documents; %s refused documents do not explain the difference of %s (concurrent writes changed the table while it was compared, in this and each earlier attempt).',
+						n1, n2, ndocs, refused,
+						least(abs(n1 - ndocs), abs(n2 - ndocs))),
 		HINT = 'Compare them document by document with reindex_verify(), or pass force => true to swap anyway.';
 END
 $$;
-COMMENT ON FUNCTION _check_complete(reindex.job, bigint) IS 'internal: refuse when the new index''s document count differs from the table''s row count by more than the refused documents';
+COMMENT ON FUNCTION _check_complete(reindex.job, bigint) IS 'internal: refuse when the new index''s document count, taken between two counts of the table''s rows, lies outside them by more than the refused documents';
 
 CREATE FUNCTION reindex_swap_alias(alias text, force boolean DEFAULT false) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
