@@ -178,9 +178,13 @@ sender_main(void *arg)
 
 		k = work.nitems;
 		{
+			Target	   *t = sd->b->t;
 			ItemCtx		x = {sd->b, sd->claim, &sd->chunk_refused};
+			BulkSync	s = {.ep = &t->ep, .stop = &sd->b->stop, .retried = &t->c.retried,
+				.retrying = bulk_retrying_target, .gone = bulk_index_lost_target, .owner = t,
+			.done = item_done, .arg = &x};
 
-			ok = es_bulk_sync(sd->b->t, &work, &resp, &sd->b->stop, item_done, &x);
+			ok = es_bulk_sync(&s, &work, &resp);
 		}
 		if (ok)
 			atomic_fetch_add(&sd->b->t->c.rows_backfilled, k);

@@ -519,18 +519,35 @@ sleep_ms(uint64_t ms)
 		;
 }
 
+/* BulkSync.retrying for a Target: the whole request failed, shown in reindex_status. */
+void
+bulk_retrying_target(void *target, const char *why)
+{
+	target_set_error((Target *) target, "bulk request failed (%s), retrying", why);
+}
+
+/* BulkSync.gone for a Target: its index no longer exists (main.c fails it). */
+void
+bulk_index_lost_target(void *target, const char *error)
+{
+	target_index_lost((Target *) target, error);
+}
+
 /*
  * Send a batch with blocking requests until no item is left to retry: 429,
  * 5xx and transport failures are sent again after a backoff (counted in
- * t->c.retried).  done() is called once per item with its final outcome
- * (OUT_OK, OUT_STALE or OUT_DEAD), its HTTP status and error text (may be
- * NULL).  An item answered index_not_found (OUT_GONE) is never passed to
- * done(): it sets t->index_lost and *stop.  Returns false when *stop was set
- * before everything was answered (or done() set it).  The batch is empty afterwards.
+ * *s->retried when set; s->retrying is told why a whole request failed).
+ * s->done() is called once per item with its final outcome (OUT_OK,
+ * OUT_STALE or OUT_DEAD), its HTTP status and error text (may be NULL);
+ * items still to retry after s->max_attempts requests (0: no limit) are
+ * given up as OUT_DEAD.  An item answered index_not_found (OUT_GONE) goes to
+ * s->gone() when set, never to done(), and sets *s->stop (its write stays
+ * unanswered); without s->gone it reaches done() as OUT_GONE.  Returns false
+ * when *s->stop was set before everything was answered (or done() set it).
+ * The batch is empty afterwards.
  */
 bool
-es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
-			 BulkItemDone done, void *arg)
+es_bulk_sync(const BulkSync *s, Batch *batch, EsResponse *resp)
 {
 	int			attempt = 0;
 
@@ -542,33 +559,38 @@ es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
 		char	  **errs;
 		long	   *sts;
 		Batch		retry = {0};
-		bool		itemised;
+		bool		itemised,
+					give_up;
 
-		if (atomic_load(stop))
+		if (atomic_load(s->stop))
 		{
 			batch_clear(batch);
 			return false;
 		}
-		es_request_sync(&t->ep, "POST", "/_bulk", batch->body.data, batch->body.len, resp, 0);
+		es_request_sync(s->ep, "POST", "/_bulk", batch->body.data, batch->body.len, resp, 0);
 		out = malloc(sizeof(ItemOutcome) * n);
 		errs = malloc(sizeof(char *) * n);
 		sts = malloc(sizeof(long) * n);
 		itemised = es_bulk_outcomes(resp, n, out, errs, sts);
+		give_up = s->max_attempts > 0 && attempt + 1 >= s->max_attempts;
 		for (i = 0; i < n; i++)
 		{
 			BulkItem   *it = &batch->items[i];
 			const char *item = batch->body.data + it->off;
 
-			if (out[i] == OUT_RETRY)
+			if (out[i] == OUT_RETRY && !give_up)
 				batch_add_raw(&retry, item, it->len, it->seq);
-			else if (out[i] == OUT_GONE)
+			else if (out[i] == OUT_RETRY)
+				s->done(s->arg, item, it->len, it->seq, OUT_DEAD, sts[i],
+						errs[i] ? errs[i] : "still failing after the last retry");
+			else if (out[i] == OUT_GONE && s->gone)
 			{
-				/* the index is gone: main.c fails the target; nothing is answered */
-				target_index_lost(t, errs[i]);
-				atomic_store(stop, true);
+				/* the index is gone: the owner fails the target; nothing is answered */
+				s->gone(s->owner, errs[i]);
+				atomic_store(s->stop, true);
 			}
 			else
-				done(arg, item, it->len, it->seq, out[i], sts[i], errs[i]);
+				s->done(s->arg, item, it->len, it->seq, out[i], sts[i], errs[i]);
 			free(errs[i]);
 		}
 		free(out);
@@ -576,13 +598,14 @@ es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
 		free(sts);
 		if (retry.nitems > 0)
 		{
-			atomic_fetch_add(&t->c.retried, retry.nitems);
-			if (!itemised)
+			if (s->retried)
+				atomic_fetch_add(s->retried, retry.nitems);
+			if (!itemised && s->retrying)
 			{
 				char		why[320];
 
 				es_bulk_failure(resp, why, sizeof(why));
-				target_set_error(t, "bulk request failed (%s), retrying", why);
+				s->retrying(s->owner, why);
 			}
 			sleep_ms(backoff_ms(attempt++));
 		}
@@ -590,5 +613,5 @@ es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
 		*batch = retry;
 	}
 	batch_clear(batch);
-	return !atomic_load(stop);
+	return !atomic_load(s->stop);
 }

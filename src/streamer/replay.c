@@ -171,8 +171,14 @@ send_rows(ReplayRun *run, PGresult *rows, Batch *batch, EsResponse *resp)
 	}
 	if (batch->nitems == 0)
 		return true;
-	if (!es_bulk_sync(t, batch, resp, &run->rp->stop, replay_item_done, run))
-		return false;
+	{
+		BulkSync	s = {.ep = &t->ep, .stop = &run->rp->stop, .retried = &t->c.retried,
+			.retrying = bulk_retrying_target, .gone = bulk_index_lost_target, .owner = t,
+		.done = replay_item_done, .arg = run};
+
+		if (!es_bulk_sync(&s, batch, resp))
+			return false;
+	}
 	flush_resolved(run);
 	return !run->failed;
 }

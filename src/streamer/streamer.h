@@ -335,8 +335,21 @@ uint64_t	catalog_read_consistent_point(PGconn *c, Target *t);
 /* blocking _bulk with retries (es_client.c), for backfill and replay threads */
 typedef void (*BulkItemDone) (void *arg, const char *item, size_t len, uint64_t seq,
 							  ItemOutcome out, long status, const char *error);
-bool		es_bulk_sync(Target *t, Batch *batch, EsResponse *resp, atomic_bool *stop,
-						 BulkItemDone done, void *arg);
+typedef struct BulkSync
+{
+	const Endpoint *ep;
+	atomic_bool *stop;
+	atomic_llong *retried;		/* items sent again; may be NULL */
+	void		(*retrying) (void *owner, const char *why); /* may be NULL */
+	void		(*gone) (void *owner, const char *error);	/* index_not_found; may be NULL */
+	void	   *owner;			/* passed to retrying and gone */
+	int			max_attempts;	/* 0: retry until stopped */
+	BulkItemDone done;
+	void	   *arg;
+} BulkSync;
+bool		es_bulk_sync(const BulkSync *s, Batch *batch, EsResponse *resp);
+void		bulk_retrying_target(void *target, const char *why);
+void		bulk_index_lost_target(void *target, const char *error);
 
 /*---- replication protocol (replication.c) ----*/
 bool		repl_create_slot(PGconn *repl, const char *slot, bool temporary,

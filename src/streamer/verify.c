@@ -271,55 +271,39 @@ es_read(Run *r, const char *method, const char *path, const char *body, size_t l
 	return 0;
 }
 
-/* Send a repair batch until every item is done; counts the outcomes. */
+/*
+ * BulkSync.done for repairs: counts each item's final outcome (OUT_DEAD and
+ * OUT_GONE, the index deleted under the run, are failed repairs).
+ */
+static void
+repair_done(void *arg, const char *item, size_t len, uint64_t seq, ItemOutcome out,
+			long status, const char *error)
+{
+	Run		   *r = arg;
+
+	(void) item;
+	(void) len;
+	(void) seq;
+	if (out == OUT_OK)
+		r->repaired++;
+	else if (out == OUT_STALE)
+		r->changed++;			/* a newer write won */
+	else
+	{
+		r->repair_failed++;
+		log_warn(r->index_name, "verify run %" PRId64 ": repair refused (HTTP %ld): %.200s",
+				 r->id, status, error ? error : "");
+	}
+}
+
+/* Send a repair batch until every item is done (ES_ATTEMPTS requests at most). */
 static void
 send_repairs(Run *r, Batch *b)
 {
-	int			attempt = 0;
+	BulkSync	s = {.ep = &r->ep, .stop = &r->stop, .max_attempts = ES_ATTEMPTS,
+	.done = repair_done, .arg = r};
 
-	while (b->nitems > 0 && !atomic_load(&r->stop))
-	{
-		int			n = b->nitems;
-		ItemOutcome *out = malloc(sizeof(ItemOutcome) * n);
-		char	  **errs = malloc(sizeof(char *) * n);
-		long	   *sts = malloc(sizeof(long) * n);
-		Batch		retry = {0};
-
-		r->resp.curl_error[0] = '\0';
-		es_request_sync(&r->ep, "POST", "/_bulk", b->body.data, b->body.len, &r->resp, 0);
-		es_bulk_outcomes(&r->resp, n, out, errs, sts);
-		for (int i = 0; i < n; i++)
-		{
-			if (out[i] == OUT_RETRY)
-				batch_add_raw(&retry, b->body.data + b->items[i].off, b->items[i].len, 0);
-			else if (out[i] == OUT_OK)
-				r->repaired++;
-			else if (out[i] == OUT_STALE)
-				r->changed++;	/* a newer write won */
-			else
-			{
-				r->repair_failed++;
-				log_warn(r->index_name, "verify run %" PRId64 ": repair refused (HTTP %ld): %.200s",
-						 r->id, sts[i], errs[i] ? errs[i] : "");
-			}
-			free(errs[i]);
-		}
-		free(out);
-		free(errs);
-		free(sts);
-		batch_free(b);
-		*b = retry;
-		if (b->nitems > 0)
-		{
-			if (++attempt >= ES_ATTEMPTS)
-			{
-				r->repair_failed += b->nitems;
-				break;
-			}
-			sleep_ms(backoff_ms(attempt));
-		}
-	}
-	batch_clear(b);
+	es_bulk_sync(&s, b, &r->resp);
 }
 
 /*
