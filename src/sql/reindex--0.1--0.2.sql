@@ -1162,7 +1162,7 @@ BEGIN
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
 	END LOOP;
 	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN
-		RAISE NOTICE 'role "%" cannot stream changes yet', role
+		RAISE NOTICE 'role "%" cannot stream changes yet', (SELECT rolname FROM pg_roles WHERE oid = role)
 			USING HINT = format('Give it the REPLICATION attribute with ALTER ROLE %s REPLICATION, and SELECT on the source tables.', role::text);
 	END IF;
 END
