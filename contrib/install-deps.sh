@@ -12,13 +12,14 @@
 # for the fuzz corpus replay and the leak checks of the development server.
 # Java 17 and Maven build and run the real OpenSearch of the tests (test/engine/).
 # systemd: systemd-analyze checks contrib/systemd/reindex_streamer@.service.
+# openssl: the TLS tests make their certificates with it.
 set -eu
 
 PACKAGES="make gcc pkg-config postgresql-15 postgresql-client-15 postgresql-server-dev-15
 libpq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev zlib1g-dev
 libipc-run-perl python3 python3-pytest python3-psycopg2 python3-yaml python3-pip unzip
 postgresql-15-wal2json curl clang libclang-rt-14-dev valgrind
-openjdk-17-jdk-headless maven systemd"
+openjdk-17-jdk-headless maven systemd openssl"
 
 check=""
 if [ "${1:-}" = "--check" ]; then

@@ -22,6 +22,8 @@
  *	- Every socket libcurl opens is checked against reindex.allowed_hosts
  *	  (src/common/host_allow.c) before it connects, whatever the name
  *	  resolved to; environment proxies are ignored while the list is set.
+ *	  Protocols, redirects, TLS, authentication and the allowed-hosts check
+ *	  are set up by src/common/curl_setup.c, as in the streamer.
  *	- A request is interruptible by query cancel and termination: the
  *	  progress callback aborts the transfer when an interrupt is pending, the
  *	  handle is cleaned up, then CHECK_FOR_INTERRUPTS() runs.  Nothing here
@@ -52,7 +54,7 @@
 #include "utils/memutils.h"
 
 #include "extension.h"
-#include "host_allow.h"
+#include "curl_setup.h"
 
 /* largest response body kept (bigger answers are an error) */
 #define HTTP_MAX_RESPONSE	(64 * 1024 * 1024)
@@ -163,10 +165,11 @@ http_perform(const HttpEndpoint *ep, const char *method, const char *path,
 {
 	CURL	   *curl;
 	CURLcode	rc;
-	struct curl_slist *headers = NULL;
-	struct curl_slist *h;
+	struct curl_slist *headers;
 	char	   *url;
-	char	   *auth_header = NULL;
+	CurlEndpoint cep;
+	bool		basic = ep->auth && strcmp(ep->auth, "basic") == 0;
+	bool		api_key = ep->auth && strcmp(ep->auth, "api_key") == 0;
 
 	memset(res, 0, sizeof(*res));
 	curl = curl_easy_init();
@@ -184,12 +187,22 @@ http_perform(const HttpEndpoint *ep, const char *method, const char *path,
 	strcpy(url, ep->url);
 	strcat(url, path);
 
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	host_allow_check_init(&res->allow, reindex_allowed_hosts, url);
-	host_allow_install(curl, &res->allow);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	memset(&cep, 0, sizeof(cep));
+	cep.username = basic ? (ep->username ? ep->username : "") : NULL;
+	cep.password = basic ? ep->secret : NULL;
+	cep.api_key = api_key ? ep->secret : NULL;
+	cep.ca_file = ep->ca_file;
+	cep.verify_tls = ep->verify_tls;
+	cep.allowed_hosts = reindex_allowed_hosts;
+	headers = curl_setup_request(curl, &cep, url, "application/json", &res->allow);
+	if (headers)
+		headers = curl_slist_append(headers, "Accept: application/json");
+	if (headers == NULL)
+	{
+		curl_easy_cleanup(curl);
+		free(url);
+		return CURLE_OUT_OF_MEMORY;
+	}
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, res->errbuf);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) reindex_http_connect_timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) reindex_http_timeout_ms);
@@ -198,10 +211,6 @@ http_perform(const HttpEndpoint *ep, const char *method, const char *path,
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, http_progress_cb);
 	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &interruptible);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, ep->verify_tls ? 1L : 0L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, ep->verify_tls ? 2L : 0L);
-	if (ep->ca_file)
-		curl_easy_setopt(curl, CURLOPT_CAINFO, ep->ca_file);
 
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
@@ -212,29 +221,6 @@ http_perform(const HttpEndpoint *ep, const char *method, const char *path,
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(body));
 	}
-	headers = curl_slist_append(headers, "Content-Type: application/json");
-	headers = curl_slist_append(headers, "Accept: application/json");
-	/* no "Expect: 100-continue" round trip */
-	headers = curl_slist_append(headers, "Expect:");
-
-	if (ep->auth && strcmp(ep->auth, "basic") == 0)
-	{
-		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-		curl_easy_setopt(curl, CURLOPT_USERNAME, ep->username ? ep->username : "");
-		curl_easy_setopt(curl, CURLOPT_PASSWORD, ep->secret ? ep->secret : "");
-	}
-	else if (ep->auth && strcmp(ep->auth, "api_key") == 0 && ep->secret)
-	{
-		static const char prefix[] = "Authorization: ApiKey ";
-
-		auth_header = malloc(sizeof(prefix) + strlen(ep->secret));
-		if (auth_header)
-		{
-			strcpy(auth_header, prefix);
-			strcat(auth_header, ep->secret);
-			headers = curl_slist_append(headers, auth_header);
-		}
-	}
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
 	rc = curl_easy_perform(curl);
@@ -244,11 +230,7 @@ http_perform(const HttpEndpoint *ep, const char *method, const char *path,
 		strlcpy(res->errbuf, curl_easy_strerror(rc), sizeof(res->errbuf));
 
 	curl_easy_cleanup(curl);
-	/* wipe the copies of the credentials held by the header list */
-	for (h = headers; h != NULL; h = h->next)
-		explicit_bzero(h->data, strlen(h->data));
-	curl_slist_free_all(headers);
-	http_wipe_free(auth_header);
+	curl_setup_free_headers(headers);
 	free(url);
 	return rc;
 }

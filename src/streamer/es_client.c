@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "curl_setup.h"
 #include "metrics.h"
 #include "streamer.h"
 
@@ -179,15 +180,21 @@ setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
 		atomic_fetch_add(&bulk_bytes_sent, len);
 	}
 
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	host_allow_check_init(&resp->allow, es_allowed_hosts(), url);
-	host_allow_install(e, &resp->allow);
+	{
+		CurlEndpoint cep = {
+			.username = ep->username, .password = ep->password, .api_key = ep->api_key,
+			.ca_file = ep->ca_file, .verify_tls = ep->verify_tls,
+			.allowed_hosts = es_allowed_hosts(),
+		};
+
+		h = curl_setup_request(e, &cep, url, ndjson ? "application/x-ndjson" : "application/json",
+							   &resp->allow);
+	}
+	if (gzipped)
+		h = curl_slist_append(h, "Content-Encoding: gzip");
 	if (atomic_load(&allowed_changed_ms) &&
 		now_ms() - atomic_load(&allowed_changed_ms) < FRESH_CONNECT_MS)
 		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -206,32 +213,6 @@ setup_easy(CURL *e, const Endpoint *ep, const char *method, const char *url,
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (body ? len : 0));
 		if (strcmp(method, "POST") != 0)
 			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	}
-	h = curl_slist_append(h, ndjson ? "Content-Type: application/x-ndjson"
-						  : "Content-Type: application/json");
-	if (gzipped)
-		h = curl_slist_append(h, "Content-Encoding: gzip");
-	h = curl_slist_append(h, "Expect:");
-	if (ep->api_key && *ep->api_key)
-	{
-		Buf			a = {0};
-
-		buf_printf(&a, "Authorization: ApiKey %s", ep->api_key);
-		h = curl_slist_append(h, a.data);
-		buf_free(&a);
-	}
-	else if (ep->username && *ep->username)
-	{
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERNAME, ep->username);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, ep->password ? ep->password : "");
-	}
-	if (ep->ca_file && *ep->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, ep->ca_file);
-	if (!ep->verify_tls)
-	{
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
 	return h;
@@ -328,7 +309,7 @@ es_request_sync(const Endpoint *ep, const char *method, const char *path,
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(e, CURLOPT_URL, "");
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
-	curl_slist_free_all(h);
+	curl_setup_free_headers(h);
 	free(url);
 	return (int) resp->http_status;
 }
@@ -375,7 +356,7 @@ es_request_cleanup(EsRequest *req)
 	if (req->easy)
 		curl_easy_cleanup(req->easy);
 	if (req->headers)
-		curl_slist_free_all(req->headers);
+		curl_setup_free_headers(req->headers);
 	free(req->url);
 	buf_free(&req->gz);
 	req->easy = NULL;

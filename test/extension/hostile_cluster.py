@@ -13,16 +13,25 @@ every request with one kind of bad answer:
               times (so a client that retries gets through afterwards)
 Requests seen are counted per path in `hits`; `seen` keeps (method, path,
 headers) of every request (header names in lower case).  stop() closes it.
+With tls=(certfile, keyfile) it speaks HTTPS (url starts with https://);
+make_tls_cert() writes a certificate for 127.0.0.1 that is its own CA.
 """
+import os
 import socket
+import ssl
+import subprocess
 import threading
 import urllib.error
 import urllib.request
 
 
 class HostileCluster:
-    def __init__(self, mode, hostile_path=None, hostile_mode=None, hostile_count=0):
+    def __init__(self, mode, hostile_path=None, hostile_mode=None, hostile_count=0, tls=None):
         self.mode = mode
+        self.tls = None
+        if tls:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(*tls)
         self.hostile_path, self.hostile_mode, self.hostile_left = hostile_path, hostile_mode, hostile_count
         self.hits = {}
         self.seen = []
@@ -32,7 +41,8 @@ class HostileCluster:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
-        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.sock.getsockname()[1])
+        self.handshakes_failed = 0
         self.stopping = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -70,6 +80,14 @@ class HostileCluster:
         return method, path, headers, body
 
     def _serve(self, conn):
+        if self.tls:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (OSError, ValueError):
+                with self.lock:
+                    self.handshakes_failed += 1
+                conn.close()
+                return
         f = conn.makefile("rb")
         try:
             while True:
@@ -138,3 +156,17 @@ class HostileCluster:
             status, ctype, data = e.code, e.headers.get("Content-Type", "application/json"), e.read()
         head = "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n" % (status, ctype, len(data))
         conn.sendall(head.encode() + (b"" if method == "HEAD" else data))
+
+
+def make_tls_cert(directory, name="server"):
+    """Write <name>.pem and <name>.key: a certificate for 127.0.0.1 (IP subject
+    alternative name), self-signed so that it is its own CA file.  The
+    directory and the certificate are made readable by the database server's
+    user (the backend reads ca_file); returns (certfile, keyfile)."""
+    cert, key = os.path.join(directory, name + ".pem"), os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=reindex test " + name, "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    os.chmod(directory, 0o755)
+    os.chmod(cert, 0o644)
+    return cert, key

@@ -23,6 +23,7 @@ def db(cluster):
 @pytest.mark.parametrize("auth,username,secret,expected", [
     ("none", None, None, None),
     ("basic", "elastic", "b4sic-s3cr3t", "Basic " + base64.b64encode(b"elastic:b4sic-s3cr3t").decode()),
+    ("basic", "", "empty-user", "Basic " + base64.b64encode(b":empty-user").decode()),
     ("api_key", None, "k3y-s3cr3t", "ApiKey k3y-s3cr3t"),
 ])
 def test_backend_sends_the_endpoint_credentials(db, devsearch, auth, username, secret, expected):
