@@ -5,7 +5,7 @@
 --     the address of every connection the backend opens;
 --   * secret_file keeps a secret out of statement text;
 --   * grant_monitor: status, history, dead letters without bodies, nothing
---     else;
+--     else; error texts (which may quote document values) only cut short;
 --   * grant_* take hostile role names;
 --   * SECURITY DEFINER functions ignore objects planted in pg_temp and in
 --     other schemas.
@@ -161,6 +161,30 @@ SELECT reindex.reindex_cancel(1);
 SELECT reindex.endpoint_add('x', 'http://x');
 DELETE FROM reindex.history;
 RESET ROLE;
+-- error texts that quote a document's values: a monitor sees what happened,
+-- not the values; an administrator and the owner see all of it
+UPDATE reindex.target SET last_error = 'document 7 refused by the cluster (dead-lettered): '
+	'mapper_parsing_exception: failed to parse field [body] of type [long]. Preview of field''s value: ''private'''
+ WHERE index_name = 'monitored_v1';
+INSERT INTO reindex.verify_run (target_id, index_name, state, error, finished_at)
+	SELECT id, index_name, 'failed', 'reindex.document returned a malformed row: 7	{"body": "private"}', now()
+	  FROM reindex.target WHERE index_name = 'monitored_v1';
+SET ROLE regress_sec_monitor;
+SELECT last_error, verify FROM reindex.reindex_status('monitored');
+SELECT detail FROM reindex.history;
+SELECT error FROM reindex.verify_run;
+RESET ROLE;
+SET ROLE regress_sec_dba;
+SELECT last_error, verify FROM reindex.reindex_status('monitored');
+RESET ROLE;
+SELECT last_error, verify FROM reindex.reindex_status('monitored');
+-- a role with both grants is an administrator
+GRANT regress_sec_dba TO regress_sec_monitor;
+SET ROLE regress_sec_monitor;
+SELECT last_error LIKE '%private%' AS shown FROM reindex.reindex_status('monitored');
+RESET ROLE;
+REVOKE regress_sec_dba FROM regress_sec_monitor;
+DELETE FROM reindex.verify_run;
 SELECT reindex.reindex_cancel(job_id) FROM reindex.reindex_status('monitored');
 SELECT (reindex._http('open', 'DELETE', '/monitored_v1')).status;
 DROP TABLE sec_items;

@@ -37,6 +37,8 @@
  *		as before 18: reindex_primary_key_index.
  *	  - Abs() left c.h (16): plain abs() is used instead, no guard.
  *	  - pg_b64_encode takes const uint8 * (18): REINDEX_B64_SRC.
+ *	  - pg_proc_aclcheck gave way to object_aclcheck (16):
+ *		reindex_function_aclcheck.
  *
  * IDENTIFICATION
  *	  src/common/pg_compat.h
@@ -69,6 +71,15 @@
 #define REINDEX_B64_SRC(p)			((const uint8 *) (p))
 #else
 #define REINDEX_B64_SRC(p)			((const char *) (p))
+#endif
+
+/* may roleid execute the function funcid?  (include catalog/pg_proc.h) */
+#if PG_VERSION_NUM >= 160000
+#define reindex_function_aclcheck(funcid, roleid) \
+	object_aclcheck(ProcedureRelationId, (funcid), (roleid), ACL_EXECUTE)
+#else
+#define reindex_function_aclcheck(funcid, roleid) \
+	pg_proc_aclcheck((funcid), (roleid), ACL_EXECUTE)
 #endif
 
 #endif							/* REINDEX_PG_COMPAT_H */

@@ -17,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -24,6 +25,7 @@
 #include "utils/guc.h"
 
 #include "extension.h"
+#include "pg_compat.h"
 
 PG_MODULE_MAGIC;
 
@@ -101,4 +103,18 @@ reindex_caller_may_read(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 
 	PG_RETURN_BOOL(pg_class_aclcheck(relid, GetOuterUserId(), ACL_SELECT) == ACLCHECK_OK);
+}
+
+PG_FUNCTION_INFO_V1(reindex_caller_may_execute);
+
+/*
+ * reindex._caller_may_execute(regprocedure): may the role that called the
+ * SQL API (the outer user, as above) execute this function?
+ */
+Datum
+reindex_caller_may_execute(PG_FUNCTION_ARGS)
+{
+	Oid			funcid = PG_GETARG_OID(0);
+
+	PG_RETURN_BOOL(reindex_function_aclcheck(funcid, GetOuterUserId()) == ACLCHECK_OK);
 }

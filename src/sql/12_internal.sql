@@ -20,6 +20,26 @@ CREATE FUNCTION _caller_may_read(rel regclass) RETURNS boolean
 LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'reindex_caller_may_read';
 COMMENT ON FUNCTION _caller_may_read(regclass) IS 'internal: whether the role calling the API (not the SECURITY DEFINER owner) may SELECT from rel';
 
+CREATE FUNCTION _caller_may_execute(fn regprocedure) RETURNS boolean
+LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'reindex_caller_may_execute';
+COMMENT ON FUNCTION _caller_may_execute(regprocedure) IS 'internal: whether the role calling the API (not the SECURITY DEFINER owner) may execute fn';
+
+-- An error text as the role calling the API may see it.  Error and refusal
+-- texts may quote document values (a mapping error quotes the refused value,
+-- a malformed row is quoted whole): a role that may not run reindex_begin
+-- (one that only monitors, grant_monitor) sees the text up to its first
+-- ": " (what happened, to which document id) and not what follows.  Only
+-- reindex_status applies it: the streamer reads the catalog unredacted.
+CREATE FUNCTION _redact_error(error text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN strpos(error, ': ') = 0
+					 OR reindex._caller_may_execute('reindex.reindex_begin(regclass, text, text, text, jsonb)')
+				THEN error
+				ELSE split_part(error, ': ', 1) || ': [details shown to administrators only]'
+		   END
+$$;
+COMMENT ON FUNCTION _redact_error(text) IS 'internal: an error text, with what follows its first ": " hidden from callers who may not run reindex_begin (monitoring roles): it may quote document values';
+
 -- "type: reason" of an Elasticsearch error answer, or a short excerpt of it.
 CREATE FUNCTION _es_reason(status integer, body text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$

@@ -238,7 +238,7 @@ COMMENT ON FUNCTION reindex_verify_wait(bigint, interval) IS 'wait until a verif
 CREATE FUNCTION _verify_summary(target_id bigint, OUT verified_at timestamptz, OUT verify text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT v.finished_at,
-		   CASE WHEN v.state = 'failed' THEN 'failed: ' || coalesce(v.error, 'no reason recorded')
+		   CASE WHEN v.state = 'failed' THEN 'failed: ' || coalesce(reindex._redact_error(v.error), 'no reason recorded')
 				WHEN v.missing + v.extra + v.stale + v.mismatched = 0
 				THEN format('clean: %s rows, %s documents', v.rows_checked, v.docs_checked)
 				ELSE format('%s missing, %s extra, %s stale, %s mismatched%s',

@@ -36,11 +36,12 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 		   n.streamer_id,
 		   CASE WHEN j.state = 'completed' THEN 'completed'
 				WHEN j.state = 'cancelled' THEN 'cancelled'
-				WHEN j.state = 'failed' THEN 'failed: ' || coalesce(j.error, 'no reason recorded')
+				WHEN j.state = 'failed' THEN 'failed: ' || coalesce(reindex._redact_error(j.error), 'no reason recorded')
 				WHEN j.state = 'needs_attention' AND n.state = 'backfilling'
-				THEN concat_ws('; ', coalesce(j.error, 'backfill stopped early'), refused.summary)
+				THEN concat_ws('; ', coalesce(reindex._redact_error(j.error), 'backfill stopped early'),
+							   reindex._redact_error(refused.summary))
 				WHEN j.state = 'needs_attention'
-				THEN coalesce(refused.summary, 'documents were refused')
+				THEN coalesce(reindex._redact_error(refused.summary), 'documents were refused')
 					 || format(' (budget max_refused: %s)', coalesce(j.options ->> 'max_refused', '0'))
 				WHEN n.heartbeat_at IS NULL THEN 'waiting for a streamer'
 				WHEN clock_timestamp() - n.heartbeat_at > interval '1 minute'
@@ -51,7 +52,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 				WHEN j.state = 'swapped' THEN 'swapped: finish with reindex_finish() or roll back with reindex_rollback()'
 				WHEN j.state = 'rolled_back' THEN 'rolled back: swap again or cancel'
 		   END,
-		   coalesce(n.last_error, j.error),
+		   reindex._redact_error(coalesce(n.last_error, j.error)),
 		   j.created_at, greatest(j.updated_at, n.updated_at),
 		   o.events_applied, CASE WHEN o.id IS NOT NULL THEN reindex._refused_documents(o.id) END,
 		   CASE WHEN active THEN reindex._target_lag_bytes(o.id) END,

@@ -86,17 +86,20 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION reindex.version(), reindex.reindex_status(text) TO %s', role::text);
-	EXECUTE format('GRANT SELECT ON reindex.history TO %s', role::text);
+	-- no error texts (history.detail, dead_letter.error, verify_run.error): they
+	-- may quote document values; reindex_status shows them redacted
+	EXECUTE format('GRANT SELECT (id, job_id, target_id, from_state, to_state, at)'
+				   ' ON reindex.history TO %s', role::text);
 	EXECUTE format('GRANT SELECT (id, target_id, lsn, doc_id, op, http_status, created_at)'
 				   ' ON reindex.dead_letter TO %s', role::text);
 	-- verify and replay results: counts, not the sampled ids
 	EXECUTE format('GRANT SELECT (id, target_id, index_name, repair, state, phase, snapshot_lsn,'
 				   ' rows_checked, docs_checked, missing, extra, stale, mismatched, changed, repaired,'
-				   ' repair_failed, error, attempts, streamer_id, heartbeat_at, requested_at,'
+				   ' repair_failed, attempts, streamer_id, heartbeat_at, requested_at,'
 				   ' started_at, finished_at) ON reindex.verify_run TO %s', role::text);
 	EXECUTE format('GRANT SELECT ON reindex.replay TO %s', role::text);
 END
 $$;
-COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status, history, dead letters without document bodies or error texts, verify and replay results without sampled ids';
+COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status (error texts cut before what may quote document values), history and dead letters without error texts or document bodies, verify and replay results without sampled ids or error texts';
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA reindex FROM PUBLIC;

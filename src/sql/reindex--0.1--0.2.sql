@@ -11,7 +11,9 @@
 
 -- 0.2: where secrets may go (src/sql/14_endpoints.sql, 28_privileges.sql):
 -- reindex.allowed_hosts checks, endpoint_alter needs the secret again to move
--- it, secret_file, grant_monitor, grant_* quote role names once.
+-- it, secret_file, grant_monitor, grant_* quote role names once;
+-- reindex_status hides what may quote document values from monitoring roles
+-- (_caller_may_execute, _redact_error).
 
 CREATE FUNCTION _endpoint_host_check(url text) RETURNS void
 LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'reindex_endpoint_host_check';
@@ -20,6 +22,26 @@ COMMENT ON FUNCTION _endpoint_host_check(text) IS 'internal: error unless reinde
 CREATE FUNCTION _caller_has_privs_of(role regrole) RETURNS boolean
 LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'reindex_caller_has_privs_of';
 COMMENT ON FUNCTION _caller_has_privs_of(regrole) IS 'internal: whether the role calling the API (not the SECURITY DEFINER owner) has the privileges of role';
+
+CREATE FUNCTION _caller_may_execute(fn regprocedure) RETURNS boolean
+LANGUAGE c STABLE STRICT AS 'MODULE_PATHNAME', 'reindex_caller_may_execute';
+COMMENT ON FUNCTION _caller_may_execute(regprocedure) IS 'internal: whether the role calling the API (not the SECURITY DEFINER owner) may execute fn';
+
+-- An error text as the role calling the API may see it.  Error and refusal
+-- texts may quote document values (a mapping error quotes the refused value,
+-- a malformed row is quoted whole): a role that may not run reindex_begin
+-- (one that only monitors, grant_monitor) sees the text up to its first
+-- ": " (what happened, to which document id) and not what follows.  Only
+-- reindex_status applies it: the streamer reads the catalog unredacted.
+CREATE FUNCTION _redact_error(error text) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN strpos(error, ': ') = 0
+					 OR reindex._caller_may_execute('reindex.reindex_begin(regclass, text, text, text, jsonb)')
+				THEN error
+				ELSE split_part(error, ': ', 1) || ': [details shown to administrators only]'
+		   END
+$$;
+COMMENT ON FUNCTION _redact_error(text) IS 'internal: an error text, with what follows its first ": " hidden from callers who may not run reindex_begin (monitoring roles): it may quote document values';
 
 CREATE FUNCTION _secret_from_file(path text) RETURNS text
 LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'reindex_secret_from_file';
@@ -140,6 +162,7 @@ $$;
 COMMENT ON FUNCTION endpoint_alter(text, text, text, text, text, text, boolean, text) IS 'change a search cluster; NULL arguments keep the current value, a new auth method replaces the credentials, ca_file '''' removes the CA file; a new scheme, host or port (or verify_tls off) with a kept secret needs the secret again';
 
 REVOKE ALL ON FUNCTION _endpoint_host_check(text), _caller_has_privs_of(regrole),
+	_caller_may_execute(regprocedure), _redact_error(text),
 	_secret_from_file(text), _endpoint_origin(text), _secret_given(text, text),
 	endpoint_add(text, text, text, text, text, text, boolean, text),
 	endpoint_alter(text, text, text, text, text, text, boolean, text) FROM PUBLIC;
@@ -160,18 +183,21 @@ LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
 	EXECUTE format('GRANT EXECUTE ON FUNCTION reindex.version(), reindex.reindex_status(text) TO %s', role::text);
-	EXECUTE format('GRANT SELECT ON reindex.history TO %s', role::text);
+	-- no error texts (history.detail, dead_letter.error, verify_run.error): they
+	-- may quote document values; reindex_status shows them redacted
+	EXECUTE format('GRANT SELECT (id, job_id, target_id, from_state, to_state, at)'
+				   ' ON reindex.history TO %s', role::text);
 	EXECUTE format('GRANT SELECT (id, target_id, lsn, doc_id, op, http_status, created_at)'
 				   ' ON reindex.dead_letter TO %s', role::text);
 	-- verify and replay results: counts, not the sampled ids
 	EXECUTE format('GRANT SELECT (id, target_id, index_name, repair, state, phase, snapshot_lsn,'
 				   ' rows_checked, docs_checked, missing, extra, stale, mismatched, changed, repaired,'
-				   ' repair_failed, error, attempts, streamer_id, heartbeat_at, requested_at,'
+				   ' repair_failed, attempts, streamer_id, heartbeat_at, requested_at,'
 				   ' started_at, finished_at) ON reindex.verify_run TO %s', role::text);
 	EXECUTE format('GRANT SELECT ON reindex.replay TO %s', role::text);
 END
 $$;
-COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status, history, dead letters without document bodies or error texts, verify and replay results without sampled ids';
+COMMENT ON FUNCTION grant_monitor(regrole) IS 'let a role watch reindexing without changing anything: reindex_status (error texts cut before what may quote document values), history and dead letters without error texts or document bodies, verify and replay results without sampled ids or error texts';
 
 REVOKE ALL ON FUNCTION grant_monitor(regrole) FROM PUBLIC;
 
@@ -416,7 +442,7 @@ COMMENT ON FUNCTION reindex_verify_wait(bigint, interval) IS 'wait until a verif
 CREATE FUNCTION _verify_summary(target_id bigint, OUT verified_at timestamptz, OUT verify text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	SELECT v.finished_at,
-		   CASE WHEN v.state = 'failed' THEN 'failed: ' || coalesce(v.error, 'no reason recorded')
+		   CASE WHEN v.state = 'failed' THEN 'failed: ' || coalesce(reindex._redact_error(v.error), 'no reason recorded')
 				WHEN v.missing + v.extra + v.stale + v.mismatched = 0
 				THEN format('clean: %s rows, %s documents', v.rows_checked, v.docs_checked)
 				ELSE format('%s missing, %s extra, %s stale, %s mismatched%s',
@@ -1056,11 +1082,12 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 		   n.streamer_id,
 		   CASE WHEN j.state = 'completed' THEN 'completed'
 				WHEN j.state = 'cancelled' THEN 'cancelled'
-				WHEN j.state = 'failed' THEN 'failed: ' || coalesce(j.error, 'no reason recorded')
+				WHEN j.state = 'failed' THEN 'failed: ' || coalesce(reindex._redact_error(j.error), 'no reason recorded')
 				WHEN j.state = 'needs_attention' AND n.state = 'backfilling'
-				THEN concat_ws('; ', coalesce(j.error, 'backfill stopped early'), refused.summary)
+				THEN concat_ws('; ', coalesce(reindex._redact_error(j.error), 'backfill stopped early'),
+							   reindex._redact_error(refused.summary))
 				WHEN j.state = 'needs_attention'
-				THEN coalesce(refused.summary, 'documents were refused')
+				THEN coalesce(reindex._redact_error(refused.summary), 'documents were refused')
 					 || format(' (budget max_refused: %s)', coalesce(j.options ->> 'max_refused', '0'))
 				WHEN n.heartbeat_at IS NULL THEN 'waiting for a streamer'
 				WHEN clock_timestamp() - n.heartbeat_at > interval '1 minute'
@@ -1071,7 +1098,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 				WHEN j.state = 'swapped' THEN 'swapped: finish with reindex_finish() or roll back with reindex_rollback()'
 				WHEN j.state = 'rolled_back' THEN 'rolled back: swap again or cancel'
 		   END,
-		   coalesce(n.last_error, j.error),
+		   reindex._redact_error(coalesce(n.last_error, j.error)),
 		   j.created_at, greatest(j.updated_at, n.updated_at),
 		   o.events_applied, CASE WHEN o.id IS NOT NULL THEN reindex._refused_documents(o.id) END,
 		   CASE WHEN active THEN reindex._target_lag_bytes(o.id) END,
