@@ -1,18 +1,30 @@
 #!/bin/bash
 # run-all.sh: the whole test suite, as `make test` runs it after `make install`.
-# Starts one throwaway PostgreSQL cluster (test/pgcluster.sh) and one development
-# search server for the suites that share them, runs
+# Starts one throwaway PostgreSQL cluster (test/pgcluster.sh), one development
+# search server and one real OpenSearch (test/engine/opensearch, started at once
+# in the background: its JVM starts while pg_regress runs), runs
 #   1. pg_regress (sql/, expected/) through PGXS installcheck,
 #   2. the OpenSearch REST conformance suite against the development server,
 #      and the server's own search suite in the same format,
-#   3. every pytest suite under test/ (integration, faults, fuzz corpus, streamer),
+#   3. every pytest suite under test/ (integration, faults, fuzz corpus,
+#      streamer) on the development server,
+#   4. the two YAML suites again on the real OpenSearch (skip-opensearch.txt
+#      lists what differs by version, with the engine's answers),
+#   5. the integration suites (test/streamer, test/streamer_more, test/extension)
+#      again on that OpenSearch, shared by their modules (tests marked
+#      devsearch_only are skipped with their reasons, listed in the output),
 # prints regression.diffs on failure, and ends with one line CI can read:
 # "N passed, N failed".  Exit status is non-zero when anything failed.
+# REINDEX_TEST_ENGINE narrows the run: devsearch (steps 1-3), opensearch (1, 4,
+# 5), or url (1, and 5 against the cluster at REINDEX_TEST_ES_URL, with the TLS
+# and auth settings of test/engine/search_engine.py; the YAML suites wipe every
+# index, so they never run on a user's cluster).  A real engine that does not
+# start is a failed suite, never a skip.
 # PGBIN and PG_CONFIG name the PostgreSQL under test (make test sets them).
 # REINDEX_PG_ONLY=1 (make test PG=18) runs only what depends on PostgreSQL:
 # pg_regress and the pytest suites with a cluster, not the development
 # server's own suites (conformance, devsearch*, engine) and the Makefile's
-# (make), run once with 15.
+# (make) and the real engine's steps 4 and 5, run once with 15.
 # test/crossmajor runs when REINDEX_STREAMER_OTHER names a streamer linked
 # with another major's libpq (make test builds both).
 # Tests that need a private cluster or server (restarts, faults) start their own.
@@ -22,11 +34,27 @@ cd "$top"
 PY=/usr/bin/python3
 shared=${REINDEX_SHARED:-$top/../shared}
 
+engines=${REINDEX_TEST_ENGINE:-devsearch opensearch}
+case " $engines " in
+" devsearch opensearch " | " devsearch " | " opensearch " | " url ") ;;
+*) echo "REINDEX_TEST_ENGINE=$engines: expected devsearch, opensearch or url"; echo "0 passed, 1 failed"; exit 1 ;;
+esac
+on() {	# on ENGINE: does this run use it (the real engines only once per make test)
+	case "$1" in opensearch | url) [ -z "${REINDEX_PG_ONLY:-}" ] || return 1 ;; esac
+	case " $engines " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 work=$(mktemp -d /tmp/reindex-test.XXXXXX)
 chmod 755 "$work"
 devsearch_pid=""
+opensearch_pid=""
 cleanup() {
 	[ -z "$devsearch_pid" ] || kill "$devsearch_pid" 2>/dev/null
+	if [ -n "$opensearch_pid" ]; then
+		kill "$opensearch_pid" 2>/dev/null
+		wait "$opensearch_pid" 2>/dev/null
+	fi
 	test/pgcluster.sh destroy "$work/pg" >/dev/null 2>&1
 	rm -rf "$work"
 }
@@ -35,20 +63,44 @@ trap cleanup EXIT
 passed=0
 failed=0
 suite_failed=()
-count() {	# count NAME PASSED FAILED [SKIPPED]: skips are shown, never silent
+last_count=$SECONDS
+count() {	# count NAME PASSED FAILED [SKIPPED]: skips are shown, never silent; with the suite's time
 	passed=$((passed + $2))
 	failed=$((failed + $3))
 	[ "$3" = 0 ] || suite_failed+=("$1")
-	echo "== $1: $2 passed, $3 failed$([ "${4:-0}" = 0 ] || echo ", $4 skipped")"
+	echo "== $1: $2 passed, $3 failed$([ "${4:-0}" = 0 ] || echo ", $4 skipped") ($((SECONDS - last_count)) s)"
+	last_count=$SECONDS
 }
 
 echo "== PostgreSQL $("${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" --version | awk '{print $3}')"
+# The real engine first: its JVM starts (and, on a fresh checkout, Maven builds
+# the launcher) while the suites before step 4 run.  It reads commands on stdin
+# and stops at end of input: fd 7 holds the pipe open, so a run that dies for
+# any reason takes the engine with it.
+if on opensearch; then
+	mkfifo "$work/opensearch.in"
+	test/engine/opensearch --stdin-control <"$work/opensearch.in" >"$work/opensearch.out" 2>"$work/opensearch.err" &
+	opensearch_pid=$!
+	exec 7>"$work/opensearch.in"
+fi
+opensearch_url() {	# waits (bounded) for the listen line; prints the URL or fails
+	local u
+	for _ in $(seq 1 3000); do	# 300 s: the first build downloads the jars
+		u=$(sed -n 's/^opensearch listening on \(http:[^ ]*\).*/\1/p' "$work/opensearch.out" 2>/dev/null)
+		[ -n "$u" ] && { echo "$u"; return 0; }
+		kill -0 "$opensearch_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+
 # (the status of eval "$(...)" would be eval's, not pgcluster.sh's)
 pgenv=$(test/pgcluster.sh start "$work/pg") || { echo "could not start PostgreSQL"; echo "0 passed, 1 failed"; exit 1; }
 eval "$pgenv"
 export REINDEX_TOP="$top" REINDEX_SHARED="$shared"
 export REINDEX_DEVSEARCH="$top/contrib/devsearch/devsearch"
 
+# the development server of pg_regress (every engine choice runs pg_regress)
 if [ -x "$REINDEX_DEVSEARCH" ]; then
 	"$REINDEX_DEVSEARCH" --port 0 >"$work/devsearch.out" 2>"$work/devsearch.err" &
 	devsearch_pid=$!
@@ -59,13 +111,12 @@ if [ -x "$REINDEX_DEVSEARCH" ]; then
 		sleep 0.05
 	done
 	[ -n "${url:-}" ] || { echo "development server did not start"; cat "$work/devsearch.err"; }
-	export REINDEX_TEST_ES_URL="${url:-http://127.0.0.1:9}"
 fi
 
 # 1. pg_regress
 if ls sql/*.sql >/dev/null 2>&1; then
 	echo "== pg_regress"
-	make -s installcheck PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" 2>&1 | tee "$work/regress.out"
+	REINDEX_TEST_ES_URL="${url:-http://127.0.0.1:9}" make -s installcheck PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" 2>&1 | tee "$work/regress.out"
 	ok=$(grep -Eo '^# All [0-9]+ tests passed|All [0-9]+ tests passed' "$work/regress.out" | grep -Eo '[0-9]+' | head -n 1)
 	bad=$(grep -Eo '[0-9]+ of [0-9]+ tests failed' "$work/regress.out" | head -n 1)
 	if [ -n "$ok" ]; then
@@ -85,7 +136,7 @@ yaml_suite() {	# yaml_suite NAME RUNNER_ARGS...
 	local name=$1 line
 	shift
 	echo "== $name"
-	$PY test/conformance/runner.py --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" "$@" 2>&1 |
+	$PY test/conformance/runner.py "$@" 2>&1 |
 		tee "$work/$name.out" | grep -v '^PASS'
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/$name.out" | tail -n 1)
 	if [ -n "$line" ]; then
@@ -96,14 +147,28 @@ yaml_suite() {	# yaml_suite NAME RUNNER_ARGS...
 	fi
 }
 # (a development server that is not built fails them: no silent skip)
-if [ -f test/conformance/runner.py ] && [ -z "${REINDEX_PG_ONLY:-}" ]; then
-	yaml_suite conformance "$shared/conformance/opensearch/test"
-	yaml_suite search-suite --api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test
+if on devsearch && [ -f test/conformance/runner.py ] && [ -z "${REINDEX_PG_ONLY:-}" ]; then
+	yaml_suite conformance --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" \
+		"$shared/conformance/opensearch/test"
+	yaml_suite search-suite --server-cmd "$REINDEX_DEVSEARCH --port 0 --flavor opensearch" \
+		--api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test
 fi
 
+pytest_suite() {	# pytest_suite NAME PYTEST_ARGS...
+	local name=$1 line p f s
+	shift
+	echo "== $name"
+	$PY -m pytest -q -rs --durations=8 -p no:cacheprovider "$@" 2>&1 | tee "$work/$name.out"
+	line=$(tail -n 1 "$work/$name.out")
+	p=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || true)
+	f=$(echo "$line" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+	s=$(echo "$line" | grep -Eo '[0-9]+ skipped' | grep -Eo '[0-9]+' || true)
+	if [ -z "$p" ] && [ "$f" = 0 ]; then f=1; fi	# no summary: pytest itself failed
+	count "$name" "${p:-0}" "${f:-0}" "${s:-0}"
+}
+
 # 3. pytest suites
-if find test -name 'test_*.py' | grep -q .; then
-	echo "== pytest"
+if on devsearch && find test -name 'test_*.py' | grep -q .; then
 	skip_dirs=""
 	[ -z "${REINDEX_PG_ONLY:-}" ] || skip_dirs="test/devsearch test/devsearch_fuzz test/engine test/conformance test/make"
 	if [ -z "${REINDEX_STREAMER_OTHER:-}" ]; then
@@ -111,18 +176,37 @@ if find test -name 'test_*.py' | grep -q .; then
 		skip_dirs="$skip_dirs test/crossmajor"
 	fi
 	# shellcheck disable=SC2046
-	# -rs: the reason of every skip in the summary
-	$PY -m pytest -q -rs -p no:cacheprovider $(for d in $skip_dirs; do echo "--ignore=$d"; done) test 2>&1 | tee "$work/pytest.out"
-	line=$(tail -n 1 "$work/pytest.out")
-	p=$(echo "$line" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || true)
-	f=$(echo "$line" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
-	s=$(echo "$line" | grep -Eo '[0-9]+ skipped' | grep -Eo '[0-9]+' || true)
-	if [ -z "$p" ] && [ "$f" = 0 ]; then f=1; fi	# no summary: pytest itself failed
-	count pytest "${p:-0}" "${f:-0}" "${s:-0}"
+	REINDEX_TEST_ENGINE=devsearch pytest_suite pytest $(for d in $skip_dirs; do echo "--ignore=$d"; done) test
+fi
+
+# 4. and 5. the real engine
+integration="test/streamer test/streamer_more test/extension"
+if on opensearch; then
+	if os_url=$(opensearch_url); then
+		echo "== opensearch: $os_url ($(curl -s "$os_url" | sed -n 's/.*"number" : "\([^"]*\)".*/\1/p'))"
+		yaml_suite conformance-opensearch --url "$os_url" --server-version 2.19.6 \
+			--skip-list test/conformance/skip.txt --skip-list test/conformance/skip-opensearch.txt \
+			"$shared/conformance/opensearch/test"
+		yaml_suite search-suite-opensearch --url "$os_url" --server-version 2.19.6 \
+			--skip-list test/conformance/skip.txt --skip-list test/conformance/skip-opensearch.txt \
+			--api-dir "$shared/conformance/opensearch/api" test/conformance/devsearch/test
+		# shellcheck disable=SC2086
+		REINDEX_TEST_ENGINE=opensearch REINDEX_TEST_OPENSEARCH_URL="$os_url" \
+			pytest_suite pytest-opensearch $integration
+	else
+		echo "== opensearch: the real engine did not start (test/engine/opensearch); its stderr:"
+		tail -n 40 "$work/opensearch.err"
+		count opensearch 0 1
+	fi
+fi
+if on url; then
+	# shellcheck disable=SC2086
+	pytest_suite pytest-url $integration
 fi
 
 if [ ${#suite_failed[@]} -gt 0 ]; then
 	echo "failed suites: ${suite_failed[*]}"
 fi
+echo "== all suites: $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]

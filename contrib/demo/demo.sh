@@ -20,7 +20,9 @@
 # is detected, the steps that need it are listed as SKIPPED, and the demo
 # says it is incomplete.  Exit 0 only when every step it attempted succeeded.
 # Settings: DEMO_KEEP=1, DEMO_ROWS=N (limit the packages loaded),
-# DEMO_TIMEOUT=S (per wait, default 300), DEMO_DIR=path (default mktemp).
+# DEMO_TIMEOUT=S (per wait, default 300), DEMO_DIR=path (default mktemp),
+# DEMO_ENGINE=devsearch (default) or opensearch: a real OpenSearch 2.19 node
+# (test/engine/opensearch; its first start builds it with Maven).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -92,19 +94,24 @@ wait_until() {	# wait_until WHAT SQL [STATUS_SQL]
 
 # ------------------------------------------------------------ what exists?
 say "Checking the pieces"
-DEVSEARCH=$top/contrib/devsearch/devsearch
+ENGINE=${DEMO_ENGINE:-devsearch}
+case "$ENGINE" in
+devsearch) ENGINE_CMD=$top/contrib/devsearch/devsearch; ENGINE_NAME="development server"; ENGINE_THE="the development server" ;;
+opensearch) ENGINE_CMD=$top/test/engine/opensearch; ENGINE_NAME="OpenSearch"; ENGINE_THE="a real OpenSearch node" ;;
+*) echo "DEMO_ENGINE=$ENGINE: expected devsearch or opensearch" >&2; exit 2 ;;
+esac
 STREAMER=""
 for c in ${REINDEX_STREAMER:-} "$PGBINDIR/reindex_streamer" "$top/src/streamer/reindex_streamer"; do
 	[ -x "$c" ] && { STREAMER=$c; break; }
 done
 have_ext=0
 [ -f "$($PG_CONFIG --sharedir)/extension/reindex.control" ] && [ -f "$($PG_CONFIG --pkglibdir)/reindex.so" ] && have_ext=1
-[ -x "$DEVSEARCH" ] && info "development server: $DEVSEARCH" || info "development server: NOT BUILT (contrib/devsearch)"
+[ -x "$ENGINE_CMD" ] && info "$ENGINE_NAME: $ENGINE_CMD" || info "$ENGINE_NAME: NOT BUILT ($ENGINE_CMD)"
 [ "$have_ext" = 1 ] && info "extension reindex: installed in $($PG_CONFIG --sharedir)/extension" || info "extension reindex: NOT INSTALLED"
 [ -n "$STREAMER" ] && info "streamer: $STREAMER" || info "streamer: NOT BUILT (src/streamer)"
 
 # ------------------------------------------------------- Postgres + search
-say "Starting a throwaway PostgreSQL cluster and the development server"
+say "Starting a throwaway PostgreSQL cluster and $ENGINE_THE"
 if ! eval "$(test/pgcluster.sh start "$work/pg")"; then
 	fail "could not start PostgreSQL"
 	exit 1
@@ -113,18 +120,19 @@ fi
 export PGDATABASE=demo
 info "PostgreSQL $("$PGBINDIR/postgres" --version | awk '{print $3}') on port $PGPORT (socket $PGHOST)"
 ES_URL=""
-if [ -x "$DEVSEARCH" ]; then
-	"$DEVSEARCH" --port 0 >"$work/devsearch.out" 2>"$work/devsearch.err" &
+if [ -x "$ENGINE_CMD" ]; then
+	"$ENGINE_CMD" --port 0 >"$work/devsearch.out" 2>"$work/devsearch.err" &
 	devsearch_pid=$!
-	for _ in $(seq 1 200); do
-		ES_URL=$(sed -n 's/^devsearch listening on \(http:[^ ]*\).*/\1/p' "$work/devsearch.out")
+	# devsearch answers at once; a JVM takes seconds (and a first Maven build)
+	for _ in $(seq 1 $([ "$ENGINE" = devsearch ] && echo 200 || echo 6000)); do
+		ES_URL=$(sed -n 's/^[a-z]* listening on \(http:[^ ]*\).*/\1/p' "$work/devsearch.out")
 		[ -n "$ES_URL" ] && break
 		kill -0 "$devsearch_pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	[ -n "$ES_URL" ] && info "development server at $ES_URL" || fail "development server did not start: $(cat "$work/devsearch.err")"
+	[ -n "$ES_URL" ] && info "$ENGINE_NAME at $ES_URL" || fail "$ENGINE_NAME did not start: $(tail -n 30 "$work/devsearch.err")"
 else
-	skip "development server (not built): no index can be built"
+	skip "$ENGINE_NAME (not built): no index can be built"
 fi
 
 # the extension, and an audit slot made before any write, so the verification

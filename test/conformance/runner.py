@@ -11,7 +11,7 @@ summary line is exactly "N passed, N failed, N skipped"; the exit status is 1
 when any test failed.
 
 Usage:
-  runner.py --url http://127.0.0.1:9200 [--skip-list FILE] [-k PATTERN] [-v] TEST_DIR...
+  runner.py --url http://127.0.0.1:9200 [--skip-list FILE]... [-k PATTERN] [-v] TEST_DIR...
   runner.py --server-cmd "contrib/devsearch/devsearch --port 0 --flavor opensearch" TEST_DIR...
 
 Only the Python standard library and python3-yaml are used.
@@ -937,9 +937,9 @@ def main(argv=None):
                     "'... listening on http://HOST:PORT' as its first line")
     ap.add_argument("--api-dir", action="append", default=[],
                     help="folder of JSON API specs (default: api/ next to test/)")
-    ap.add_argument("--skip-list", default=DEFAULT_SKIP_LIST,
-                    help="file of <file>::<test>\\t<reason> lines (default: "
-                    "skip.txt next to this script; '' for none)")
+    ap.add_argument("--skip-list", action="append",
+                    help="file of <file>::<test>\\t<reason> lines; may be given "
+                    "several times (default: skip.txt next to this script; '' for none)")
     ap.add_argument("-k", dest="pattern", help="run tests whose <file>::<name> "
                     "matches this regular expression")
     ap.add_argument("-v", dest="verbose", action="store_true",
@@ -955,7 +955,9 @@ def main(argv=None):
 
     api_dirs = opts.api_dir or find_api_dirs(opts.test_dirs)
     specs = Specs(api_dirs)
-    skips = load_skip_list(opts.skip_list)
+    skips = {}
+    for path in opts.skip_list if opts.skip_list is not None else [DEFAULT_SKIP_LIST]:
+        skips.update(load_skip_list(path))
     used_skips = set()
     pattern = re.compile(opts.pattern) if opts.pattern else None
 

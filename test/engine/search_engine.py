@@ -118,3 +118,85 @@ def start_opensearch(workdir, *args, start_timeout=300):
 
 def start_devsearch(workdir, binary, *args, start_timeout=30):
     return EngineProcess("devsearch", [binary, "--port", "0"] + list(args), workdir, start_timeout)
+
+
+# ------------------------------------------------------------ engine choice
+ENGINES = ("devsearch", "opensearch", "url")
+
+
+def engine_kind():
+    """REINDEX_TEST_ENGINE: devsearch (default), opensearch or url; anything
+    else is an error, never a silent fall-back to the default."""
+    kind = os.environ.get("REINDEX_TEST_ENGINE") or "devsearch"
+    if kind not in ENGINES:
+        raise SystemExit("REINDEX_TEST_ENGINE=%r: expected one of %s" % (kind, ", ".join(ENGINES)))
+    return kind
+
+
+class UrlConfig:
+    """A user's cluster (REINDEX_TEST_ENGINE=url): where it is and how to reach it.
+      REINDEX_TEST_ES_URL         http(s)://host:port (required)
+      REINDEX_TEST_ES_AUTH        none (default) | basic | api_key
+      REINDEX_TEST_ES_USER        user name for basic
+      REINDEX_TEST_ES_SECRET      password (basic) or encoded API key (api_key)
+      REINDEX_TEST_ES_CA_FILE     CA bundle (PEM) to verify the server with
+      REINDEX_TEST_ES_VERIFY_TLS  1 (default) or 0 to accept any certificate"""
+
+    def __init__(self, env=os.environ):
+        self.url = (env.get("REINDEX_TEST_ES_URL") or "").rstrip("/")
+        if not self.url.startswith(("http://", "https://")):
+            raise SystemExit("REINDEX_TEST_ENGINE=url needs REINDEX_TEST_ES_URL=http(s)://host:port, got %r"
+                             % self.url)
+        self.auth = env.get("REINDEX_TEST_ES_AUTH") or "none"
+        if self.auth not in ("none", "basic", "api_key"):
+            raise SystemExit("REINDEX_TEST_ES_AUTH=%r: expected none, basic or api_key" % self.auth)
+        self.user = env.get("REINDEX_TEST_ES_USER") or None
+        self.secret = env.get("REINDEX_TEST_ES_SECRET") or None
+        if self.auth == "basic" and not (self.user and self.secret):
+            raise SystemExit("REINDEX_TEST_ES_AUTH=basic needs REINDEX_TEST_ES_USER and REINDEX_TEST_ES_SECRET")
+        if self.auth == "api_key" and not self.secret:
+            raise SystemExit("REINDEX_TEST_ES_AUTH=api_key needs REINDEX_TEST_ES_SECRET")
+        self.ca_file = env.get("REINDEX_TEST_ES_CA_FILE") or None
+        verify = env.get("REINDEX_TEST_ES_VERIFY_TLS", "1")
+        if verify not in ("0", "1"):
+            raise SystemExit("REINDEX_TEST_ES_VERIFY_TLS=%r: expected 0 or 1" % verify)
+        self.verify_tls = verify == "1"
+
+    def endpoint_args(self):
+        """The arguments of reindex.endpoint_add after name and url."""
+        return {"auth": self.auth, "username": self.user, "secret": self.secret,
+                "ca_file": self.ca_file, "verify_tls": self.verify_tls}
+
+    def http_headers(self):
+        import base64
+        if self.auth == "basic":
+            token = base64.b64encode(("%s:%s" % (self.user, self.secret)).encode()).decode()
+            return {"Authorization": "Basic " + token}
+        if self.auth == "api_key":
+            return {"Authorization": "ApiKey " + self.secret}
+        return {}
+
+    def ssl_context(self):
+        if not self.url.startswith("https://"):
+            return None
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if not self.verify_tls:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def plain_endpoint_args():
+    return {"auth": "none", "username": None, "secret": None, "ca_file": None, "verify_tls": True}
+
+
+def skip_if_devsearch_only(item):
+    """pytest_runtest_setup of every integration suite: a test marked
+    devsearch_only(reason) is skipped on a real engine, with that reason (run
+    with -rs, the reasons are listed in the summary)."""
+    import pytest
+    m = item.get_closest_marker("devsearch_only")
+    kind = engine_kind()
+    if m is not None and kind != "devsearch":
+        pytest.skip("devsearch-only (%s engine): %s" % (kind, m.args[0]))

@@ -36,9 +36,10 @@ def http(method, url, body=None):
         return e.code, json.loads(e.read() or b"null")
 
 
-def test_one_node_starts_serves_and_stops_clean():
+def test_one_node_starts_serves_and_stops_clean(monkeypatch):
     work = tempfile.mkdtemp(prefix="reindex-engine-test.")
-    homes_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "reindex-opensearch-*")))
+    # the temporary home in a folder of this test's: other engines run beside it
+    monkeypatch.setenv("REINDEX_ENGINE_JAVA_OPTS", "-Djava.io.tmpdir=" + work)
     engine = search_engine.start_opensearch(work)
     try:
         status, root = http("GET", engine.url + "/")
@@ -52,12 +53,13 @@ def test_one_node_starts_serves_and_stops_clean():
         assert status == 201, res
         status, res = http("PUT", engine.url + "/launcher_t/_doc/1?version=4&version_type=external", {"a": 0})
         assert status == 409 and res["error"]["type"] == "version_conflict_engine_exception", res
-        homes = set(glob.glob(os.path.join(tempfile.gettempdir(), "reindex-opensearch-*"))) - homes_before
-        assert len(homes) == 1, homes
+        homes = glob.glob(os.path.join(work, "reindex-opensearch-*"))
+        assert len(homes) == 1 and os.path.isdir(os.path.join(homes[0], "node-1", "data")), homes
     finally:
         rc = engine.stop()
     assert rc == 0, engine.stderr_tail()
     assert not any(os.path.exists(h) for h in homes), homes
+    shutil.rmtree(work)
 
 
 def test_bad_arguments_are_refused():

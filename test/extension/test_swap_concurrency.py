@@ -17,6 +17,8 @@ from extension_helpers import wait_for
 
 DELAY_MS = 4000
 
+pytestmark = pytest.mark.devsearch_only("slows down or fails POST /_aliases through POST /_dev/faults")
+
 
 @pytest.fixture(scope="module")
 def db(cluster, devsearch):

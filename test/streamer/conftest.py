@@ -1,13 +1,28 @@
 """conftest.py: fixtures of the reindex_streamer integration tests.
 
 Owns, per test module: a private PostgreSQL cluster (test/pgcluster.sh) with
-the extension created, a private development search server (devsearch
---port 0), a runner for reindex_streamer processes (logs kept in the module's
-work directory and printed when a test fails), and helpers to drive the SQL
-API (endpoint, reindex_begin, job state, swap) and the oracle.
+the extension created, the search engine chosen by REINDEX_TEST_ENGINE
+(test/engine/search_engine.py):
+  devsearch   a private development server per module (the default);
+  opensearch  one real OpenSearch shared by every module of the run (the one
+              test/run-all.sh started, REINDEX_TEST_OPENSEARCH_URL, or one this
+              session starts), or a private one for a module marked
+              private_engine (it pauses its engine);
+  url         the cluster at REINDEX_TEST_ES_URL, with TLS and auth options;
+a runner for reindex_streamer processes (logs kept in the module's work
+directory and printed when a test fails), and helpers to drive the SQL API
+(endpoint, reindex_begin, job state, swap) and the oracle.
 
 Invariants:
-  - nothing is shared between modules: restarts and faults stay private;
+  - nothing but a real engine is shared between modules: restarts and faults
+    stay private; on a shared engine every index a module begins is deleted
+    before (a leftover of an earlier run) and after the module, and index
+    names are unique across the suites;
+  - a test marked devsearch_only(reason) (it injects devsearch faults through
+    POST /_dev/faults) is skipped on a real engine with that reason, listed in
+    the run's summary; a fault call on a real engine from an unmarked test
+    fails;
+  - a real engine that cannot start is a failure, never a skip;
   - every wait polls a condition against a deadline (no sleep as
     synchronisation);
   - nothing is skipped: a prerequisite binary (the streamer or the
@@ -32,6 +47,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 import streamer_oracle as oracle  # noqa: E402
 
 TOP = os.environ.get("REINDEX_TOP") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(TOP, "test", "engine"))
+import search_engine  # noqa: E402
+
+ENGINE = search_engine.engine_kind()
 PGCLUSTER = os.path.join(TOP, "test", "pgcluster.sh")
 PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 
@@ -86,9 +105,12 @@ class Cluster:
         subprocess.run([PGCLUSTER, "destroy", self.dir], capture_output=True)
 
 
-# ---------------------------------------------------------------- engines
-class EngineClient:
-    """What the tests ask of any engine at self.url."""
+# ------------------------------------------------------------ search engines
+class SearchServer:
+    """What the tests ask of any engine: requests, counts, aliases."""
+    kind = None
+    shared = False
+    endpoint_args = search_engine.plain_endpoint_args()
 
     def req(self, method, path, body=None):
         return oracle.http(method, self.url + path, body)
@@ -105,33 +127,15 @@ class EngineClient:
         return sorted(res.keys())
 
 
-class RealOpenSearch(EngineClient):
-    """A real OpenSearch 2.19 node (test/engine/opensearch, search_engine.py)."""
+class DevSearch(SearchServer):
+    kind = "devsearch"
 
-    def __init__(self, workdir, args=()):
-        sys.path.insert(0, os.path.join(TOP, "test", "engine"))
-        import search_engine
-        self.engine = search_engine.start_opensearch(workdir, *args)
-        self.url = self.engine.url
-
-    def stop(self):
-        self.engine.stop()
-
-
-class DevSearch(EngineClient):
     def __init__(self, workdir, args=()):
         binary = devsearch_binary()
         if binary is None:
             pytest.fail("devsearch is not built (make builds it)", pytrace=False)
-        self.out = open(os.path.join(workdir, "devsearch.out"), "w+")
-        self.proc = subprocess.Popen([binary, "--port", "0"] + list(args), stdout=subprocess.PIPE,
-                                     stderr=self.out, text=True)
-        line = self.proc.stdout.readline()
-        prefix = "devsearch listening on "
-        if not line.startswith(prefix):
-            self.proc.kill()
-            raise AssertionError("devsearch did not start: %r" % line)
-        self.url = line[len(prefix):].split()[0]
+        self.engine = search_engine.start_devsearch(workdir, binary, *args)
+        self.url = self.engine.url
 
     def faults(self, *rules):
         """Install fault rules, replacing any (POST /_dev/faults, contrib/devsearch/faults.c):
@@ -149,10 +153,75 @@ class DevSearch(EngineClient):
         assert status == 200, (status, res)
         return res
 
+    def slow_bulk(self, ms):
+        """Make each _bulk take `ms` longer (so a backfill lasts long enough to
+        be caught in the middle)."""
+        self.faults({"type": "delay", "ms": ms, "path": "_bulk"})
+
+    def end_slow_bulk(self):
+        self.clear_faults()
+
+    def block_writes(self):
+        """Nothing can be acknowledged until unblock_writes(): every _bulk 503."""
+        self.faults({"type": "http_503", "path": "_bulk"})
+
+    def unblock_writes(self):
+        self.clear_faults()
+
     def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.out.close()
+        self.engine.kill()
+        self.engine.err.close()
+
+
+class RealEngine(SearchServer):
+    """OpenSearch started by us (shared or private) or a user's cluster."""
+
+    def __init__(self, kind, url, engine=None, shared=True, endpoint_args=None):
+        self.kind, self.url, self.engine, self.shared = kind, url, engine, shared
+        if endpoint_args is not None:
+            self.endpoint_args = endpoint_args
+
+    def _no_faults(self, *a, **k):
+        raise AssertionError("devsearch fault injection (POST /_dev/faults) on %s: mark the test "
+                             "devsearch_only with its reason" % self.kind)
+
+    faults = clear_faults = stats = _no_faults
+
+    def slow_bulk(self, ms):
+        """A real engine's own indexing cost stands in for the delay: the test's
+        wait for a half-done backfill fails loudly if it is ever too fast."""
+
+    def end_slow_bulk(self):
+        pass
+
+    def block_writes(self):
+        """A real engine of our own is paused (SIGSTOP): nothing is acknowledged."""
+        assert self.engine is not None and not self.shared, \
+            "block_writes needs a private engine: mark the module private_engine"
+        os.kill(self.engine.proc.pid, signal.SIGSTOP)
+
+    def unblock_writes(self):
+        os.kill(self.engine.proc.pid, signal.SIGCONT)
+
+    def stop(self):
+        if self.engine is not None and not self.shared:
+            os.kill(self.engine.proc.pid, signal.SIGCONT)
+            rc = self.engine.stop()
+            assert rc == 0, "%s exited %s:\n%s" % (self.kind, rc, self.engine.stderr_tail())
+
+
+def start_real_engine(workdir, shared, kind=None, args=()):
+    """A real engine: kind opensearch or url (default REINDEX_TEST_ENGINE's);
+    args: options of an OpenSearch node started here."""
+    if (kind or ENGINE) == "url":
+        cfg = search_engine.UrlConfig()
+        oracle.configure_http(cfg.http_headers(), cfg.ssl_context())
+        return RealEngine("url", cfg.url, endpoint_args=cfg.endpoint_args())
+    url = os.environ.get("REINDEX_TEST_OPENSEARCH_URL") if shared else None
+    if url:
+        return RealEngine("opensearch", url)
+    engine = search_engine.start_opensearch(workdir, *args)
+    return RealEngine("opensearch", engine.url, engine, shared)
 
 
 # ----------------------------------------------------------------- streamer
@@ -208,10 +277,11 @@ class Env:
     def __init__(self, workdir, cluster, es):
         self.workdir, self.pg, self.es = workdir, cluster, es
         self.streamers = []
+        self.indexes = []              # begun here: deleted at close on a shared engine
         self.conn = cluster.connect()
         self.sql("CREATE EXTENSION IF NOT EXISTS reindex")
         self.endpoint = "default"
-        add_endpoint(self.conn, self.endpoint, es.url)
+        add_endpoint(self.conn, self.endpoint, es.url, es.endpoint_args)
 
     # -- SQL helpers
     def sql(self, query, args=None):
@@ -236,6 +306,9 @@ class Env:
 
     # -- lifecycle
     def begin(self, table, alias, index, options=None):
+        if self.es.shared and index not in self.indexes:
+            self.forget_index(index)   # a leftover of an earlier run on this cluster
+        self.indexes.append(index)
         return self.one("SELECT reindex.reindex_begin(%s::regclass, %s, %s, %s, %s::jsonb)",
                         (table, alias, index, self.endpoint, json.dumps(options or {})))
 
@@ -338,29 +411,53 @@ class Env:
                 out.append("--- %s (last %d bytes)\n%s" % (name, tail, data[-tail:]))
         return "\n".join(out)
 
+    def forget_index(self, index):
+        status, res = self.es.req("DELETE", "/%s" % index)
+        assert status in (200, 404), (index, status, res)
+
     def close(self):
         for s in self.streamers:
             if s.alive():
                 s.proc.kill()
                 s.proc.wait()
+        if self.es.shared:
+            for index in self.indexes:
+                self.forget_index(index)
         try:
             self.conn.close()
         except Exception:
             pass
 
 
-def add_endpoint(conn, name, url):
-    """Register the development server under `name` through the SQL API."""
+def add_endpoint(conn, name, url, args=None):
+    """Register the search engine under `name` through the SQL API (args: auth,
+    username, secret, ca_file, verify_tls, as search_engine.UrlConfig gives them)."""
+    a = args or search_engine.plain_endpoint_args()
     with conn.cursor() as cur:
-        cur.execute("SELECT reindex.endpoint_add(%s, %s)", (name, url))
+        cur.execute("SELECT reindex.endpoint_add(%s, %s, %s, %s, %s, %s, %s)",
+                    (name, url, a["auth"], a["username"], a["secret"], a["ca_file"], a["verify_tls"]))
 
 
-def _module_env(need_streamer, devsearch_args=(), engine="devsearch", engine_args=()):
+def _module_env(need_streamer, devsearch_args=(), engine=None, private=False, shared_engine=None, engine_args=()):
+    """engine: devsearch, opensearch or url (default: REINDEX_TEST_ENGINE).
+    A real engine is the run's shared one unless private (or none is at hand:
+    an opensearch module outside a run that shares one starts its own).
+    engine_args: options of a real engine of its own (e.g. -E settings)."""
+    engine = engine or ENGINE
     if need_streamer and streamer_binary() is None:
         pytest.fail("reindex_streamer is not built (make builds it)", pytrace=False)
     workdir = tempfile.mkdtemp(prefix="reindex-streamer-test.")
     os.chmod(workdir, 0o755)
-    es = RealOpenSearch(workdir, engine_args) if engine == "opensearch" else DevSearch(workdir, devsearch_args)
+    if engine == "devsearch":
+        es = DevSearch(workdir, devsearch_args)
+    elif private or engine_args:
+        es = start_real_engine(workdir, shared=False, kind=engine, args=engine_args)
+    elif shared_engine is not None and shared_engine.kind == engine:
+        es = shared_engine
+    elif engine == "url" or os.environ.get("REINDEX_TEST_OPENSEARCH_URL"):
+        es = start_real_engine(workdir, shared=True, kind=engine)    # the run's, not stopped here
+    else:
+        es = start_real_engine(workdir, shared=False, kind=engine)   # this module's alone
     cluster = Cluster(workdir)
     e = None
     try:
@@ -369,7 +466,8 @@ def _module_env(need_streamer, devsearch_args=(), engine="devsearch", engine_arg
     finally:
         if e is not None:
             e.close()
-        es.stop()
+        if es is not shared_engine:
+            es.stop()
         cluster.destroy()
         if os.environ.get("REINDEX_KEEP_TEST_DIR"):
             print("kept", workdir)
@@ -377,29 +475,62 @@ def _module_env(need_streamer, devsearch_args=(), engine="devsearch", engine_arg
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def env():
-    """Private cluster + search server for a module whose tests run streamers."""
-    yield from _module_env(True)
+def _private(request):
+    """A module marked private_engine gets an engine of its own (never the url
+    engine: that one cannot be paused)."""
+    m = request.node.get_closest_marker("private_engine")
+    if m is not None and ENGINE == "url":
+        pytest.skip("needs an engine of its own to pause (%s); REINDEX_TEST_ENGINE=url has none" % m.args[0])
+    return m is not None
+
+
+@pytest.fixture(scope="session")
+def shared_engine():
+    """The real engine every module of the run shares (None with devsearch)."""
+    if ENGINE == "devsearch":
+        yield None
+        return
+    workdir = tempfile.mkdtemp(prefix="reindex-engine.")
+    es = start_real_engine(workdir, shared=True)
+    try:
+        yield es
+    finally:
+        if es.engine is not None:
+            rc = es.engine.stop()
+            assert rc == 0, "opensearch exited %s:\n%s" % (rc, es.engine.stderr_tail())
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def env_opensearch():
+def env(request, shared_engine):
+    """Private cluster + search engine for a module whose tests run streamers."""
+    yield from _module_env(True, private=_private(request), shared_engine=shared_engine)
+
+
+@pytest.fixture(scope="module")
+def env_opensearch(request, shared_engine):
     """The same with the development server speaking as OpenSearch 2.x
-    (--flavor opensearch: its error types, such as mapper_parsing_exception)."""
-    yield from _module_env(True, ["--flavor", "opensearch"])
+    (--flavor opensearch: its error types, such as mapper_parsing_exception),
+    or the real engine of the run."""
+    yield from _module_env(True, ["--flavor", "opensearch"], private=_private(request),
+                           shared_engine=shared_engine)
 
 
 @pytest.fixture(scope="module")
-def env_real_opensearch():
-    """The same with a real OpenSearch 2.19 node instead of the development server."""
-    yield from _module_env(True, engine="opensearch")
+def env_real_opensearch(request, shared_engine):
+    """The same with a real OpenSearch 2.19 whatever REINDEX_TEST_ENGINE says
+    (the run's shared one when it has one)."""
+    yield from _module_env(True, engine="opensearch", private=_private(request), shared_engine=shared_engine)
 
 
 @pytest.fixture(scope="module")
-def env_no_streamer():
+def env_no_streamer(request, shared_engine):
     """The same without requiring the streamer (tests of the oracle itself)."""
-    yield from _module_env(False)
+    yield from _module_env(False, private=_private(request), shared_engine=shared_engine)
+
+
+def pytest_runtest_setup(item):
+    search_engine.skip_if_devsearch_only(item)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

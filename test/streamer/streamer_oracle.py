@@ -3,7 +3,7 @@
 Owns: quiescing a target (its slot confirmed past a given LSN, then a refresh)
 and comparing Postgres against one index, document by document:
   expected = SELECT reindex.document(table, t, include, exclude) FROM table t
-  actual   = every hit of the index (_search, sort _doc, search_after, version)
+  actual   = every hit of the index (scroll, sort _doc, version)
 and the expected version of every document, taken from an AUDIT slot that uses
 the `reindex` plugin and was created before the test's first write: the last
 index/delete/refetch message per id gives the row's last commit end_lsn.
@@ -44,10 +44,23 @@ def int_to_lsn(n):
 
 
 # --------------------------------------------------------------------- HTTP
+# What every request to the search engine carries: an Authorization header and
+# a TLS context when the tests run against a user's cluster (configure_http).
+HTTP_HEADERS = {}
+HTTP_SSL_CONTEXT = None
+
+
+def configure_http(headers=None, ssl_context=None):
+    global HTTP_SSL_CONTEXT
+    HTTP_HEADERS.clear()
+    HTTP_HEADERS.update(headers or {})
+    HTTP_SSL_CONTEXT = ssl_context
+
+
 def http(method, url, body=None, timeout=60):
     """One HTTP request; returns (status, parsed JSON or raw text)."""
     data = None
-    headers = {}
+    headers = dict(HTTP_HEADERS)
     if body is not None:
         if isinstance(body, (dict, list)):
             data = json.dumps(body).encode()
@@ -58,7 +71,7 @@ def http(method, url, body=None, timeout=60):
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=HTTP_SSL_CONTEXT) as resp:
             raw = resp.read()
             status = resp.status
     except urllib.error.HTTPError as e:
@@ -74,10 +87,12 @@ def http(method, url, body=None, timeout=60):
 def fetch_index_docs(es_url, index, page=None):
     """All documents of an index: {id: (version, canonical source)}.
 
-    Pages through `_search` with sort ["_doc"] and search_after (index order;
-    the index is quiet after quiesce()), `version: true` for _version.  Sorting
-    on _id is refused by Elasticsearch 8 (and by devsearch) unless id
-    fielddata is enabled, so ids are checked for duplicates here instead.
+    Reads through the scroll API with sort ["_doc"] (`version: true` for
+    _version): one point-in-time view.  `_doc` with search_after is no total
+    order on a real engine: documents are numbered per shard and segment, and
+    renumbered by merges between two requests (a scan of 54,545 documents of
+    a 2-shard OpenSearch 2.19 index after updates and deletes returned 54,521;
+    see ../shared/reference/real-engine.md).  Ids are checked for duplicates.
     page: 1000 hits, or 10000 for indexes of more than 100,000 documents."""
     if page is None:
         status, res = http("GET", "%s/%s/_count" % (es_url, index))
@@ -85,22 +100,25 @@ def fetch_index_docs(es_url, index, page=None):
             raise AssertionError("_count on %s failed: %s %s" % (index, status, res))
         page = 10000 if res["count"] > 100000 else 1000
     docs = {}
-    after = None
-    while True:
-        body = {"query": {"match_all": {}}, "sort": ["_doc"], "size": page, "version": True}
-        if after is not None:
-            body["search_after"] = after
-        status, res = http("POST", "%s/%s/_search" % (es_url, index), body)
-        if status != 200:
-            raise AssertionError("_search on %s failed: %s %s" % (index, status, res))
-        hits = res["hits"]["hits"]
-        for h in hits:
-            if h["_id"] in docs:
-                raise AssertionError("the scan of %s returned %r twice" % (index, h["_id"]))
-            docs[h["_id"]] = (h.get("_version"), canonical(h.get("_source")))
-        if len(hits) < page:
-            return docs
-        after = hits[-1]["sort"]
+    body = {"query": {"match_all": {}}, "sort": ["_doc"], "size": page, "version": True}
+    status, res = http("POST", "%s/%s/_search?scroll=5m" % (es_url, index), body)
+    scroll_id = None
+    try:
+        while True:
+            if status != 200:
+                raise AssertionError("scroll of %s failed: %s %s" % (index, status, res))
+            scroll_id = res.get("_scroll_id") or scroll_id
+            hits = res["hits"]["hits"]
+            for h in hits:
+                if h["_id"] in docs:
+                    raise AssertionError("the scan of %s returned %r twice" % (index, h["_id"]))
+                docs[h["_id"]] = (h.get("_version"), canonical(h.get("_source")))
+            if not hits:
+                return docs
+            status, res = http("POST", "%s/_search/scroll" % es_url, {"scroll": "5m", "scroll_id": scroll_id})
+    finally:
+        if scroll_id:
+            http("DELETE", "%s/_search/scroll" % es_url, {"scroll_id": [scroll_id]})
 
 
 def canonical(obj):

@@ -8,10 +8,14 @@ instead of being ready (test/streamer_more/test_refusals.py has the rest).
 
 import json
 
+import pytest
+
 from streamer_oracle import reconcile, quiesce, lsn_to_int, wait_for
 from streamer_workload import Workload, create_items_table
 
 
+@pytest.mark.devsearch_only("injects 429 items, 503 and 429 answers and delays through POST /_dev/faults; "
+                            "real 429s on a 3-node cluster with a small write queue are the fault suite's")
 def test_retryable_faults_converge_and_are_counted(env):
     audit = env.create_audit_slot("audit_faults")
     create_items_table(env, "flaky", 20000)

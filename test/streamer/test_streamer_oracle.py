@@ -4,7 +4,7 @@ written by hand (the way a correct streamer would, from the audit slot), then
 broken one way each; the report must name exactly the broken ids.
 """
 
-from streamer_oracle import audit_history, expected_versions, reconcile, split_document
+from streamer_oracle import audit_history, expected_versions, fetch_index_docs, reconcile, split_document
 
 
 def put(env, index, ident, doc, version):
@@ -69,3 +69,25 @@ def test_oracle_detects_missing_extra_stale_and_wrong_versions(env_no_streamer):
     # only the document written with a made-up version is still wrong
     assert not rep.missing and not rep.extra and not rep.stale, rep.details()
     assert [w[0] for w in rep.wrong_version] == ["4"] and rep.checked == 6, rep.details()
+
+
+def test_scan_reads_every_document_of_an_index_of_several_shards(env_no_streamer):
+    """The scan follows the scroll to its end on an index of two shards,
+    whatever the page size: every document once, none left out."""
+    env = env_no_streamer
+    index = "oracle_shards"
+    env.forget_index(index)
+    status, res = env.es.req("PUT", "/" + index, {"settings": {"number_of_shards": 2, "number_of_replicas": 0}})
+    assert status == 200, (status, res)
+    try:
+        lines = []
+        for i in range(1, 4001):
+            lines.append('{"index":{"_index":"%s","_id":"%d"}}' % (index, i))
+            lines.append('{"n":%d}' % i)
+        status, res = env.es.req("POST", "/_bulk?refresh=true", "\n".join(lines) + "\n")
+        assert status == 200 and not res["errors"], (status, str(res)[:500])
+        for page in (100, 333, 1000):
+            docs = fetch_index_docs(env.es.url, index, page)
+            assert sorted(int(i) for i in docs) == list(range(1, 4001)), (page, len(docs))
+    finally:
+        env.forget_index(index)

@@ -25,7 +25,7 @@ def test_kill9_mid_backfill_rereads_only_unfinished_chunks(env):
     audit = env.create_audit_slot("audit_crash_bf")
     create_items_table(env, "crash_bf", 150000, toast_every=100)
     # slow the bulk requests down so the crash lands in the middle of the backfill
-    env.es.faults({"type": "delay", "ms": 150, "path": "_bulk"})
+    env.es.slow_bulk(150)
     job = env.begin("crash_bf", "crash_bf", "crash_bf_v1")
     s = env.start_streamer("crash", ["--batch-docs=500", "--backfill-workers=2"])
     tid = env.target_of("crash_bf_v1")["id"]
@@ -45,7 +45,7 @@ def test_kill9_mid_backfill_rereads_only_unfinished_chunks(env):
 
     load = Workload(env, "crash_bf", 200000, seed=5)
     load.run(200)                      # writes while no streamer runs
-    env.es.clear_faults()
+    env.es.end_slow_bulk()
     env.start_streamer("crash", ["--batch-docs=500", "--backfill-workers=2"])
     load.run_until(lambda: env.job_state(job) == "ready", max_steps=2000, min_steps=100)
     env.wait_job(job, "ready")

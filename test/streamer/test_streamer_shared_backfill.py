@@ -11,13 +11,13 @@ def test_two_streamers_share_one_backfill(env):
     create_items_table(env, "shared", 120000, toast_every=200)
     nrows = env.one("SELECT count(*) FROM shared")
     # each bulk request takes a while, so neither process can take every chunk
-    env.es.faults({"type": "delay", "ms": 100, "path": "_bulk"})
+    env.es.slow_bulk(100)
     a = env.start_streamer("alpha", ["--batch-docs=500", "--backfill-workers=1"])
     b = env.start_streamer("beta", ["--batch-docs=500", "--backfill-workers=1"])
     job = env.begin("shared", "shared", "shared_v1")
     tid = env.target_of("shared_v1")["id"]
     wait_for(lambda: env.job_state(job) != "backfilling", 300, "the backfill to end")
-    env.es.clear_faults()
+    env.es.end_slow_bulk()
 
     rows = env.sql("""SELECT claimed_by, count(*), sum(rows), bool_and(state = 'done')
                         FROM reindex.backfill_chunk WHERE target_id = %s GROUP BY claimed_by""", (tid,))

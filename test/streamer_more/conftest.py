@@ -14,4 +14,4 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from streamer.conftest import (env, env_no_streamer, env_opensearch, env_real_opensearch,  # noqa: E402,F401
-                               pytest_runtest_makereport)
+                               shared_engine, pytest_runtest_makereport, pytest_runtest_setup)

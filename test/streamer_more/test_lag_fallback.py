@@ -1,8 +1,9 @@
 """A ready job falls back to catching_up when its new target lags by its
 lag_threshold_bytes or more, and becomes ready again once it has caught up;
 both transitions leave history rows, and the index is exact afterwards.
-The lag is made real: the development server answers every _bulk with 503
-while rows are written, so nothing can be acknowledged.
+The lag is made real: nothing can be acknowledged while rows are written (the
+development server answers every _bulk with 503; a real engine of the
+module's own is paused with SIGSTOP).
 """
 
 import psycopg2
@@ -12,6 +13,8 @@ from streamer_oracle import wait_for
 from streamer_workload import create_items_table
 
 THRESHOLD = 65536
+
+pytestmark = pytest.mark.private_engine("pauses its engine to make the lag real")
 
 
 def history(env, job):
@@ -25,7 +28,7 @@ def test_ready_falls_back_to_catching_up_and_recovers(env):
     env.wait_job(job, "ready")
     assert ("ready", "catching_up") not in history(env, job)
 
-    env.es.faults({"type": "http_503", "path": "_bulk"})
+    env.es.block_writes()
     start = env.lsn()
     # more than the threshold of WAL for this table
     env.sql("UPDATE lagging SET qty = qty + 1")
@@ -37,7 +40,7 @@ def test_ready_falls_back_to_catching_up_and_recovers(env):
     with pytest.raises(psycopg2.Error, match="not ready to swap"):
         env.swap("lagging")
 
-    env.es.clear_faults()
+    env.es.unblock_writes()
     env.wait_job(job, "ready", timeout=120)
     h = history(env, job)
     i = h.index(("ready", "catching_up"))
