@@ -24,7 +24,8 @@
 # REINDEX_PG_ONLY=1 (make test PG=18) runs only what depends on PostgreSQL:
 # pg_regress and the pytest suites with a cluster, not the development
 # server's own suites (conformance, devsearch*, engine) and the Makefile's
-# (make) and the real engine's steps 4 and 5, run once with 15.
+# (make), the real engine's steps 4 and 5, and two tests of the search
+# engine's side alone (differential, injected-fault retries), run once with 15.
 # test/crossmajor runs when REINDEX_STREAMER_OTHER names a streamer linked
 # with another major's libpq (make test builds both).
 # Tests that need a private cluster or server (restarts, faults) start their own.
@@ -170,13 +171,22 @@ pytest_suite() {	# pytest_suite NAME PYTEST_ARGS...
 # 3. pytest suites
 if on devsearch && find test -name 'test_*.py' | grep -q .; then
 	skip_dirs=""
-	[ -z "${REINDEX_PG_ONLY:-}" ] || skip_dirs="test/devsearch test/devsearch_fuzz test/engine test/conformance test/make"
+	deselect=""
+	if [ -n "${REINDEX_PG_ONLY:-}" ]; then
+		skip_dirs="test/devsearch test/devsearch_fuzz test/engine test/conformance test/make"
+		# the search engine's side only, whatever the major: the answers of
+		# devsearch against OpenSearch's, and the injected-fault retries (the
+		# slowest test of the suite)
+		deselect="test/differential/test_differential.py::test_devsearch_answers_as_opensearch
+			test/streamer/test_streamer_faults.py::test_retryable_faults_converge_and_are_counted"
+	fi
 	if [ -z "${REINDEX_STREAMER_OTHER:-}" ]; then
 		echo "test/crossmajor: not run (no streamer linked with another major's libpq; make test builds one)"
 		skip_dirs="$skip_dirs test/crossmajor"
 	fi
 	# shellcheck disable=SC2046
-	REINDEX_TEST_ENGINE=devsearch pytest_suite pytest $(for d in $skip_dirs; do echo "--ignore=$d"; done) test
+	REINDEX_TEST_ENGINE=devsearch pytest_suite pytest $(for d in $skip_dirs; do echo "--ignore=$d"; done) \
+		$(for t in $deselect; do echo "--deselect=$t"; done) test
 fi
 
 # 4. and 5. the real engine

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 
 import pytest  # noqa: E402
 
-from streamer.conftest import _module_env, env_real_opensearch, pytest_runtest_makereport  # noqa: E402,F401
+from streamer.conftest import _module_env, env_real_opensearch, pytest_runtest_makereport, shared_engine  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,9 @@ def test_backend_tls_verification(env, certs):
             with pytest.raises(psycopg2.Error) as e:
                 http_status(env, name)
             assert "certificate" in str(e.value).lower(), str(e.value)
-            assert proxy.handshakes_failed > refused
+            # the proxy's thread counts the failed handshake after the client has
+            # given up on it: poll
+            wait_for(lambda: proxy.handshakes_failed > refused, 30, "the proxy to see the refused handshake")
         env.sql("SELECT reindex.endpoint_add('tls_noverify', %s, verify_tls => false)", (proxy.url,))
         assert http_status(env, "tls_noverify") == 200
     finally:
@@ -118,7 +120,7 @@ def test_streamer_tls_verification(env, certs):
             return (env.target_row(name + "_v1") or {}).get("last_error") or ""
         wait_for(lambda: "certificate" in last_error().lower(), 60,
                  "the certificate refusal in last_error (is %r)" % last_error())
-        assert proxy.handshakes_failed > refused
+        wait_for(lambda: proxy.handshakes_failed > refused, 30, "the proxy to see the refused handshake")
         assert not any("_bulk" in p for _, p, _ in proxy.seen)
         assert env.es.count(name + "_v1") == 0
         assert env.job_state(job) == "backfilling"
