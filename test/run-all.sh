@@ -176,9 +176,9 @@ if on devsearch && find test -name 'test_*.py' | grep -q .; then
 		skip_dirs="test/devsearch test/devsearch_fuzz test/engine test/conformance test/make"
 		# the search engine's side only, whatever the major: the answers of
 		# devsearch against OpenSearch's, and the injected-fault retries (the
-		# slowest test of the suite)
-		deselect="test/differential/test_differential.py::test_devsearch_answers_as_opensearch
-			test/streamer/test_streamer_faults.py::test_retryable_faults_converge_and_are_counted"
+		# slowest test of the suite); node ids are relative to test/, the rootdir
+		deselect="differential/test_differential.py::test_devsearch_answers_as_opensearch
+			streamer/test_streamer_faults.py::test_retryable_faults_converge_and_are_counted"
 	fi
 	if [ -z "${REINDEX_STREAMER_OTHER:-}" ]; then
 		echo "test/crossmajor: not run (no streamer linked with another major's libpq; make test builds one)"
