@@ -34,7 +34,15 @@
 #include "metrics.h"
 #include "streamer.h"
 
-#define REQUEST_TIMEOUT_MS 120000
+/*
+ * Every request's time limit: --request-timeout (opt.request_timeout_ms),
+ * or a caller's shorter one (alias checks, index creation).
+ */
+static long
+request_timeout_ms(long timeout_ms)
+{
+	return timeout_ms > 0 && timeout_ms < opt.request_timeout_ms ? timeout_ms : opt.request_timeout_ms;
+}
 
 static CURLM *multi;
 static int	n_inflight;
@@ -297,7 +305,7 @@ es_request_sync(const Endpoint *ep, const char *method, const char *path,
 	buf_reset(&resp->body);
 	resp->http_status = 0;
 	h = setup_easy(e, ep, method, url, body, len, resp, is_ndjson(path), &thread_gz,
-				   timeout_ms > 0 ? timeout_ms : REQUEST_TIMEOUT_MS);
+				   request_timeout_ms(timeout_ms));
 	rc = curl_easy_perform(e);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->http_status);
@@ -337,7 +345,7 @@ es_submit(EsRequest *req, const Endpoint *ep, const char *method,
 	req->resp.http_status = 0;
 	buf_reset(&req->resp.body);
 	req->headers = setup_easy(e, ep, method, req->url, body, len, &req->resp,
-							  is_ndjson(path), &req->gz, REQUEST_TIMEOUT_MS);
+							  is_ndjson(path), &req->gz, request_timeout_ms(0));
 	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	req->started_ms = now_ms();
 	req->bulk = is_ndjson(path);

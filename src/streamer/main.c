@@ -63,6 +63,8 @@ usage(void)
 		   "      --status-interval=MS   catalog progress write interval (default 1000)\n"
 		   "      --alias-check-interval=MS  how often aliases are compared with the catalog and\n"
 		   "                             repaired (default 5000; 0 = never)\n"
+		   "      --request-timeout=SECONDS  time limit of every HTTP request to the cluster;\n"
+		   "                             a request that exceeds it is retried (default 120)\n"
 		   "      --log-format=text|json log format (default text)\n"
 		   "      --metrics-address=HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
 		   "      --compress             gzip _bulk request bodies\n"
@@ -109,6 +111,7 @@ parse_options(int argc, char **argv)
 		{"alias-check-interval", required_argument, NULL, 12},
 		{"metrics-address", required_argument, NULL, 13},
 		{"compress", no_argument, NULL, 14},
+		{"request-timeout", required_argument, NULL, 15},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
@@ -123,6 +126,7 @@ parse_options(int argc, char **argv)
 	opt.max_inflight = 2;
 	opt.status_interval_ms = 1000;
 	opt.alias_check_interval_ms = 5000;
+	opt.request_timeout_ms = 120000;
 	opt.progress = true;
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
@@ -190,6 +194,9 @@ parse_options(int argc, char **argv)
 				break;
 			case 14:
 				opt.compress = true;
+				break;
+			case 15:
+				opt.request_timeout_ms = parse_num("--request-timeout", optarg, 1, 86400) * 1000;
 				break;
 			case 'v':
 				opt.verbose++;

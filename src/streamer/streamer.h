@@ -41,6 +41,7 @@ typedef struct Options
 	int			max_inflight;
 	int			status_interval_ms;
 	int			alias_check_interval_ms;	/* 0 = no alias drift repair */
+	long		request_timeout_ms;	/* --request-timeout: every HTTP request */
 	bool		log_json;
 	const char *metrics_address;	/* --metrics-address, or NULL */
 	bool		compress;		/* --compress: gzip _bulk bodies */
