@@ -44,9 +44,33 @@ def test_stalled_bulk_times_out_and_is_retried(env):
     assert env.stop_streamers() == {"stall": 0}
 
 
+def test_stalled_backfill_bulk_times_out_and_is_retried(env):
+    """The backfill's threads send with blocking requests (es_request_sync),
+    not the stream's multi handle: their first three _bulk requests stall
+    until the rules change, far past the 90 s deadline; with a 2 s timeout
+    they are sent again, counted, and the backfill ends exact."""
+    create_items_table(env, "stallbf", 3000)
+    env.es.faults({"type": "stall", "path": "_bulk", "ms": 0, "count": 3})
+    try:
+        job = env.begin("stallbf", "stallbf", "stallbf_v1")
+        env.start_streamer("stallbf", ["--request-timeout=2", "--batch-docs=500"])
+        env.wait_job(job, "ready", timeout=90)
+        st, res = env.es.req("GET", "/_dev/faults")
+        assert st == 200 and sum(int(r["fired"]) for r in res["faults"]) == 3, res
+    finally:
+        env.es.clear_faults()           # releases the abandoned answers
+    wait_for(lambda: env.one("SELECT retried FROM reindex.target WHERE index_name = 'stallbf_v1'")
+             >= 3, 30, "the timed-out backfill batches to be counted as retried")
+    env.assert_verified(["stallbf_v1"])
+    assert env.one("SELECT dead_lettered FROM reindex.target WHERE index_name = 'stallbf_v1'") == 0
+    assert env.stop_streamers() == {"stallbf": 0}
+
+
 def test_bad_request_timeout_is_refused():
     for bad in ("0", "-3", "abc", "2s", "86401"):
         p = subprocess.run([streamer_binary(), "-d", "dbname=none", "--request-timeout=" + bad],
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 2, (bad, p.returncode, p.stderr)
         assert 'invalid value "%s" for --request-timeout' % bad in p.stderr, (bad, p.stderr)
+    p = subprocess.run([streamer_binary(), "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "--request-timeout=SECONDS" in p.stdout, p.stdout
