@@ -19,6 +19,10 @@ Faults (counted by type in the report):
                                   devsearch answering 429 for a fraction of
                                   items, 429/503 for whole requests, slowly,
                                   or closing the connection mid-body
+  stall                           devsearch holding _bulk answers (already
+                                  applied) for 8 s, past the streamer's
+                                  --request-timeout of 3 s (devsearch only):
+                                  abandoned, sent again, replays rejected 409
   gc_replay                       keys deleted and re-inserted, the streamer
                                   killed and kept down longer than the
                                   index's gc_deletes, then replaying
@@ -54,8 +58,12 @@ from streamer_oracle import wait_for  # noqa: E402
 from streamer_workload import Workload, create_items_table  # noqa: E402
 
 FAULTS = ("kill9_backfill", "kill9_stream", "pg_immediate_backfill", "pg_immediate_stream",
-          "item_429", "http_429", "http_503", "delay", "reset", "gc_replay",
+          "item_429", "http_429", "http_503", "delay", "reset", "stall", "gc_replay",
           "index_lost")
+
+# the stall fault holds _bulk answers STALL_MS, past the streamer's --request-timeout
+STALL_TIMEOUT_S = 3
+STALL_MS = 8000
 
 
 class Writer:
@@ -148,7 +156,9 @@ class Soak:
 
     def start_streamer(self):
         self.n += 1
-        self.streamer = self.env.start_streamer("soak%d" % self.n, ["--batch-docs=500"])
+        # a short request timeout (devsearch only): the stall fault outlasts it
+        args = ["--batch-docs=500"] + (["--request-timeout=%d" % STALL_TIMEOUT_S] if self.es_faults else [])
+        self.streamer = self.env.start_streamer("soak%d" % self.n, args)
 
     def kill9(self, kind):
         self.streamer.kill9()
@@ -168,7 +178,8 @@ class Soak:
                 "http_429": {"type": "http_429", "rate": 0.3, "path": "_bulk"},
                 "http_503": {"type": "http_503", "rate": 0.3, "path": "_bulk"},
                 "delay": {"type": "delay", "ms": 300, "path": "_bulk"},
-                "reset": {"type": "reset", "rate": 0.3, "path": "_bulk"}}[kind]
+                "reset": {"type": "reset", "rate": 0.3, "path": "_bulk"},
+                "stall": {"type": "stall", "ms": STALL_MS, "path": "_bulk", "count": 2}}[kind]
         self.env.es.faults(rule)
         self.faults[kind] += 1
 
@@ -241,7 +252,7 @@ class Soak:
         `seconds`."""
         actions = ["kill"] * kills + ["pg"]
         if self.es_faults:
-            actions += ["item_429", "http_429", "http_503", "reset"]
+            actions += ["item_429", "http_429", "http_503", "reset", "stall"]
         self.rng.shuffle(actions)
         end = time.monotonic() + seconds
         for a in actions:
@@ -254,6 +265,11 @@ class Soak:
             elif a == "pg":
                 self.pg_immediate("pg_immediate_stream")
                 time.sleep(self.rng.uniform(0.5, 1.5))
+            elif a == "stall":
+                # held longer than the request timeout before clearing releases them
+                self.es_fault(a)
+                time.sleep(self.rng.uniform(STALL_TIMEOUT_S + 1.0, STALL_TIMEOUT_S + 2.5))
+                self.es_clear()
             else:
                 self.es_fault(a)
                 time.sleep(self.rng.uniform(0.5, 2.0))
