@@ -8,11 +8,16 @@ changes would not arrive within the test's deadline.  Bad values are refused
 like the other options (exit 2)."""
 import subprocess
 
+import pytest
+
 from streamer.conftest import streamer_binary
 from streamer_oracle import wait_for
 from streamer_workload import create_items_table
 
+STALL = pytest.mark.devsearch_only("stalls _bulk answers through POST /_dev/faults")
 
+
+@STALL
 def test_stalled_bulk_times_out_and_is_retried(env):
     create_items_table(env, "stall", 200)
     job = env.begin("stall", "stall", "stall_v1")
@@ -44,6 +49,7 @@ def test_stalled_bulk_times_out_and_is_retried(env):
     assert env.stop_streamers() == {"stall": 0}
 
 
+@STALL
 def test_stalled_backfill_bulk_times_out_and_is_retried(env):
     """The backfill's threads send with blocking requests (es_request_sync),
     not the stream's multi handle: their first three _bulk requests stall
