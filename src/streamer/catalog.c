@@ -127,42 +127,69 @@ exec_params_void(PGconn *c, const char *sql, int n, const char *const *vals)
 		PQclear(r);
 }
 
+static bool
+same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * The catalog's endpoint into *ep.  An unchanged endpoint keeps its storage:
+ * backfill and verify threads send requests with these strings while the
+ * main thread reloads the catalog (see set_str).
+ */
 static void
 endpoint_fill(Endpoint *ep, PGresult *r, int row, int col)
 {
 	const char *auth = PQgetvalue(r, row, col + 1);
-	char	   *url = dup_or_null(r, row, col);
+	Endpoint	e = {0};
 	size_t		n;
 
-	free(ep->url);
-	free(ep->username);
-	free(ep->password);
-	free(ep->api_key);
-	free(ep->ca_file);
-	memset(ep, 0, sizeof(*ep));
-	n = url ? strlen(url) : 0;
-	while (n > 0 && url[n - 1] == '/')
-		url[--n] = '\0';
-	ep->url = url;
+	e.url = dup_or_null(r, row, col);
+	n = e.url ? strlen(e.url) : 0;
+	while (n > 0 && e.url[n - 1] == '/')
+		e.url[--n] = '\0';
 	if (strcmp(auth, "basic") == 0)
 	{
-		ep->username = dup_or_null(r, row, col + 2);
-		ep->password = dup_or_null(r, row, col + 3);
+		e.username = dup_or_null(r, row, col + 2);
+		e.password = dup_or_null(r, row, col + 3);
 	}
 	else if (strcmp(auth, "api_key") == 0)
-		ep->api_key = dup_or_null(r, row, col + 3);
-	ep->ca_file = dup_or_null(r, row, col + 4);
-	ep->verify_tls = strcmp(PQgetvalue(r, row, col + 5), "t") == 0;
+		e.api_key = dup_or_null(r, row, col + 3);
+	e.ca_file = dup_or_null(r, row, col + 4);
+	e.verify_tls = strcmp(PQgetvalue(r, row, col + 5), "t") == 0;
 	/* the environment may supply a secret the catalog does not hold */
-	if (!ep->password && ep->username && getenv("REINDEX_ES_PASSWORD"))
-		ep->password = strdup(getenv("REINDEX_ES_PASSWORD"));
-	if (!ep->api_key && !ep->username && getenv("REINDEX_ES_API_KEY"))
-		ep->api_key = strdup(getenv("REINDEX_ES_API_KEY"));
+	if (!e.password && e.username && getenv("REINDEX_ES_PASSWORD"))
+		e.password = strdup(getenv("REINDEX_ES_PASSWORD"));
+	if (!e.api_key && !e.username && getenv("REINDEX_ES_API_KEY"))
+		e.api_key = strdup(getenv("REINDEX_ES_API_KEY"));
+	if (same_str(e.url, ep->url) && same_str(e.username, ep->username) &&
+		same_str(e.password, ep->password) && same_str(e.api_key, ep->api_key) &&
+		same_str(e.ca_file, ep->ca_file) && e.verify_tls == ep->verify_tls)
+	{
+		endpoint_free(&e);
+		return;
+	}
+	endpoint_free(ep);
+	*ep = e;
 }
 
+/*
+ * *dst = src (malloc'ed or NULL), keeping *dst's storage when the value is
+ * unchanged.  Backfill and verify threads read a target's strings
+ * (index_json, source, the column lists) while the main thread reloads the
+ * catalog; replacing an unchanged string freed memory a thread was still
+ * reading, and the next allocation overwrote it (a _bulk body whose action
+ * line was garbage: "Unexpected character in action/metadata line").
+ */
 static void
 set_str(char **dst, char *src)
 {
+	if (same_str(*dst, src))
+	{
+		free(src);
+		return;
+	}
 	free(*dst);
 	*dst = src;
 }
