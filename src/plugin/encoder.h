@@ -117,6 +117,9 @@ typedef struct RelInfo
 	uint64		plugin_gen;
 	bool		plugin_wanted;
 	bool	   *plugin_selected;
+	int			plugin_nsets;	/* option targets: the sets naming this table */
+	int		   *plugin_set_ids;
+	bool	  **plugin_set_selected;
 } RelInfo;
 
 /* relinfo.c */

@@ -19,6 +19,8 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
+
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
@@ -45,6 +47,8 @@ static void parse_include_begin(const char *name, const char *value,
 								PluginOptions *opts);
 static void parse_batch_bytes(const char *name, const char *value,
 							  PluginOptions *opts);
+static void parse_targets(const char *name, const char *value,
+						  PluginOptions *opts);
 
 static const struct
 {
@@ -59,6 +63,7 @@ static const struct
 	{"include_commit_time", parse_include_commit_time},
 	{"include_begin", parse_include_begin},
 	{"batch_bytes", parse_batch_bytes},
+	{"targets", parse_targets},
 };
 
 #define NUM_OPTIONS lengthof(option_table)
@@ -195,6 +200,78 @@ parse_batch_bytes(const char *name, const char *value, PluginOptions *opts)
 	opts->batch_bytes = (int) n;
 }
 
+/*
+ * targets: entries separated by spaces, each "<oid>", "<oid>/include=<cols>"
+ * or "<oid>/exclude=<cols>", the columns in SQL identifier syntax separated by
+ * commas (double quotes protect spaces, commas and slashes).  Entry k is set
+ * k: every event line of its table is written once per set, prefixed "k ".
+ */
+#define MAX_SETS 65536
+
+static void
+parse_targets(const char *name, const char *value, PluginOptions *opts)
+{
+	const char *p = value;
+	int			cap = 8;
+
+	if (value == NULL)
+		bad_value(name, value, "A list of table OIDs, each with optional /include= or /exclude= columns, is required.");
+	opts->sets = palloc0(sizeof(PluginSet) * cap);
+	opts->nsets = 0;
+	opts->has_targets = true;
+	while (*p)
+	{
+		const char *start;
+		bool		quoted = false;
+		char	   *entry;
+		char	   *slash;
+		PluginSet  *set;
+		unsigned long oid;
+		char	   *end;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		for (; *p && (quoted || *p != ' '); p++)
+			if (*p == '"')
+				quoted = !quoted;
+		if (quoted)
+			bad_value(name, value, "A quoted column name is not closed.");
+		entry = pnstrdup(start, p - start);
+		if (opts->nsets == MAX_SETS)
+			bad_value(name, value, "At most 65536 entries are allowed.");
+		if (opts->nsets == cap)
+		{
+			cap *= 2;
+			opts->sets = repalloc(opts->sets, sizeof(PluginSet) * cap);
+		}
+		set = &opts->sets[opts->nsets++];
+		memset(set, 0, sizeof(PluginSet));
+		errno = 0;
+		oid = strtoul(entry, &end, 10);
+		if (end == entry || errno != 0 || oid == 0 || oid > PG_UINT32_MAX ||
+			(*end != '\0' && *end != '/'))
+			bad_value(name, value, "Each entry starts with the OID of a table.");
+		set->table_oid = (Oid) oid;
+		slash = end;
+		if (*slash == '/')
+		{
+			if (strncmp(slash + 1, "include=", 8) == 0)
+			{
+				set->include_columns = parse_column_list(name, slash + 9);
+				if (set->include_columns == NIL)
+					bad_value(name, value, "At least one column must be included.");
+			}
+			else if (strncmp(slash + 1, "exclude=", 8) == 0)
+				set->exclude_columns = parse_column_list(name, slash + 9);
+			else
+				bad_value(name, value, "After a table OID, only /include= or /exclude= may follow.");
+		}
+	}
+}
+
 static char *
 valid_option_names(void)
 {
@@ -248,4 +325,8 @@ plugin_parse_options(List *options, PluginOptions *opts)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("options \"include_columns\" and \"exclude_columns\" of the reindex output plugin require option \"table\"")));
+	if (opts->has_targets && opts->has_table)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options \"table\" and \"targets\" of the reindex output plugin cannot be used together")));
 }

@@ -21,6 +21,9 @@
  *	  - An unchanged TOASTed value (an on-disk pointer the WAL does not
  *		carry) is never detoasted: with REPLICA IDENTITY FULL it is taken
  *		from the old row, otherwise the row becomes a refetch event.
+ *	  - With the option targets, a change is written once per set naming its
+ *		table, each line prefixed "<set> " and rendered with that set's
+ *		columns; a TRUNCATE likewise once per set.
  *	  - Changes filtered out (other tables, reindex's own tables) call
  *		OutputPluginUpdateProgress every PROGRESS_EVERY changes, so a long
  *		run of them never trips wal_sender_timeout on PostgreSQL 15.
@@ -94,6 +97,7 @@ reindex_startup(LogicalDecodingContext *ctx, OutputPluginOptions *opt,
 											  "reindex change",
 											  ALLOCSET_DEFAULT_SIZES);
 	state->session = ++session_counter;
+	state->cur_set = -1;
 	ctx->output_plugin_private = state;
 
 	opt->output_type = OUTPUT_PLUGIN_TEXTUAL_OUTPUT;
@@ -178,6 +182,16 @@ start_event(LogicalDecodingContext *ctx, PluginState *state,
 		state->txn_written = true;
 	}
 	out = line_start(ctx, state);
+	if (state->cur_set >= 0)
+	{
+		/* option targets: "<set> " tags the line with its set */
+		char		num[12];
+		int			n = pg_ultoa_n((uint32) state->cur_set, num);
+
+		enlargeStringInfo(out, n + 1);
+		put_bytes(out, num, n);
+		out->data[out->len++] = ' ';
+	}
 	enlargeStringInfo(out, oplen + state->version_len + ri->json_relation_len + 2);
 	put_bytes(out, op, oplen);
 	out->data[out->len++] = ' ';
@@ -259,7 +273,28 @@ plugin_wants(PluginState *state, RelInfo *ri)
 	{
 		bool		wanted = !ri->skip;
 
-		if (wanted && opts->has_table)
+		ri->plugin_nsets = 0;
+		if (wanted && opts->has_targets)
+		{
+			/* option targets: the sets naming this table, with their columns */
+			ri->plugin_set_ids = MemoryContextAlloc(ri->cxt, sizeof(int) * opts->nsets);
+			ri->plugin_set_selected = MemoryContextAlloc(ri->cxt, sizeof(bool *) * opts->nsets);
+			for (int k = 0; k < opts->nsets; k++)
+			{
+				PluginSet  *set = &opts->sets[k];
+
+				if (set->table_oid != ri->rootid)
+					continue;
+				ri->plugin_set_ids[ri->plugin_nsets] = k;
+				ri->plugin_set_selected[ri->plugin_nsets] =
+					(set->include_columns != NIL || set->exclude_columns != NIL) ?
+					relinfo_select_columns(ri, set->include_columns,
+										   set->exclude_columns, ri->cxt) : NULL;
+				ri->plugin_nsets++;
+			}
+			wanted = ri->plugin_nsets > 0;
+		}
+		else if (wanted && opts->has_table)
 		{
 			if (OidIsValid(opts->table_oid))
 				wanted = ri->rootid == opts->table_oid;
@@ -268,7 +303,7 @@ plugin_wants(PluginState *state, RelInfo *ri)
 					strcmp(ri->nspname, opts->table_schema) == 0;
 		}
 		ri->plugin_selected = NULL;
-		if (wanted && (opts->include_columns != NIL ||
+		if (wanted && !opts->has_targets && (opts->include_columns != NIL ||
 					   opts->exclude_columns != NIL))
 			ri->plugin_selected = relinfo_select_columns(ri,
 														 opts->include_columns,
@@ -455,23 +490,15 @@ decode_update(LogicalDecodingContext *ctx, PluginState *state,
 		emit_refetch(ctx, state, txn, ri, newid, nvalues, nnulls);
 }
 
+/* one change as the events of the current set (or of the session's table) */
 static void
-reindex_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
-			   Relation relation, ReorderBufferChange *change)
+decode_change(LogicalDecodingContext *ctx, PluginState *state,
+			  ReorderBufferTXN *txn, Relation relation, RelInfo *ri,
+			  ReorderBufferChange *change)
 {
-	PluginState *state = ctx->output_plugin_private;
-	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
 	TupleDesc	desc = RelationGetDescr(relation);
-	RelInfo    *ri = relinfo_get(relation);
 	Datum	   *values;
 	bool	   *nulls;
-
-	if (!plugin_wants(state, ri))
-	{
-		note_skipped(ctx, state);
-		goto done;
-	}
-	relinfo_require_key(ri);
 
 	switch (change->action)
 	{
@@ -492,6 +519,36 @@ reindex_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 			break;
 		default:
 			Assert(false);
+	}
+}
+
+static void
+reindex_change(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+			   Relation relation, ReorderBufferChange *change)
+{
+	PluginState *state = ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
+	RelInfo    *ri = relinfo_get(relation);
+
+	if (!plugin_wants(state, ri))
+	{
+		note_skipped(ctx, state);
+		goto done;
+	}
+	relinfo_require_key(ri);
+
+	if (!state->opts.has_targets)
+		decode_change(ctx, state, txn, relation, ri, change);
+	else
+	{
+		/* option targets: the change once per set naming its table */
+		for (int i = 0; i < ri->plugin_nsets; i++)
+		{
+			state->cur_set = ri->plugin_set_ids[i];
+			ri->plugin_selected = ri->plugin_set_selected[i];
+			decode_change(ctx, state, txn, relation, ri, change);
+		}
+		state->cur_set = -1;
 	}
 
 done:
@@ -521,32 +578,32 @@ covers_all_leaves(Oid root, const Oid *relids, int n)
 	return true;
 }
 
-/*
- * One truncate event per affected table: partitions map to their root, each
- * root once.  Truncating only some partitions of a table cannot be expressed
- * as a truncate of the table: it becomes one truncate_partition event per
- * truncated partition.
- */
-static void
-reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
-				 int nrelations, Relation relations[],
-				 ReorderBufferChange *change)
+/* option targets: does the set being written name ri's table? */
+static bool
+in_current_set(PluginState *state, RelInfo *ri)
 {
-	PluginState *state = ctx->output_plugin_private;
-	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
-	Oid		   *relids = palloc(sizeof(Oid) * Max(nrelations, 1));
-	Oid		   *done = palloc(sizeof(Oid) * Max(nrelations, 1));
-	int			ndone = 0;
+	if (state->cur_set < 0)
+		return true;
+	for (int i = 0; i < ri->plugin_nsets; i++)
+		if (ri->plugin_set_ids[i] == state->cur_set)
+			return true;
+	return false;
+}
 
-	for (int i = 0; i < nrelations; i++)
-		relids[i] = RelationGetRelid(relations[i]);
+/* the truncate events of one set (or of the session's table) */
+static void
+truncate_set(LogicalDecodingContext *ctx, PluginState *state,
+			 ReorderBufferTXN *txn, int nrelations, Relation relations[],
+			 const Oid *relids, Oid *done)
+{
+	int			ndone = 0;
 
 	for (int i = 0; i < nrelations; i++)
 	{
 		RelInfo    *ri = relinfo_get(relations[i]);
 		bool		seen = false;
 
-		if (!plugin_wants(state, ri))
+		if (!plugin_wants(state, ri) || !in_current_set(state, ri))
 		{
 			note_skipped(ctx, state);
 			continue;
@@ -575,6 +632,35 @@ reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
 		START_EVENT(ctx, state, txn, REINDEX_OP_TRUNCATE, ri);
 		line_end(ctx, state, false);
 	}
+}
+
+/*
+ * One truncate event per affected table: partitions map to their root, each
+ * root once (once per set with option targets).  Truncating only some
+ * partitions of a table cannot be expressed as a truncate of the table: it
+ * becomes one truncate_partition event per truncated partition.
+ */
+static void
+reindex_truncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn,
+				 int nrelations, Relation relations[],
+				 ReorderBufferChange *change)
+{
+	PluginState *state = ctx->output_plugin_private;
+	MemoryContext old = MemoryContextSwitchTo(state->change_cxt);
+	Oid		   *relids = palloc(sizeof(Oid) * Max(nrelations, 1));
+	Oid		   *done = palloc(sizeof(Oid) * Max(nrelations, 1));
+
+	for (int i = 0; i < nrelations; i++)
+		relids[i] = RelationGetRelid(relations[i]);
+
+	if (!state->opts.has_targets)
+		truncate_set(ctx, state, txn, nrelations, relations, relids, done);
+	for (int k = 0; k < state->opts.nsets; k++)
+	{
+		state->cur_set = k;
+		truncate_set(ctx, state, txn, nrelations, relations, relids, done);
+	}
+	state->cur_set = -1;
 
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(state->change_cxt);

@@ -19,6 +19,14 @@
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
+/* one entry of the option targets: a table and the columns of its documents */
+typedef struct PluginSet
+{
+	Oid			table_oid;		/* the root table */
+	List	   *include_columns;	/* of char *, NIL: all */
+	List	   *exclude_columns;	/* of char * */
+} PluginSet;
+
 typedef struct PluginOptions
 {
 	int			format_version;
@@ -32,6 +40,10 @@ typedef struct PluginOptions
 	char	   *table_name;
 	List	   *include_columns;	/* of char *, NIL: all */
 	List	   *exclude_columns;	/* of char * */
+	/* option targets: several tables and column sets, lines tagged by set */
+	bool		has_targets;	/* option targets given (with 0 sets: no table) */
+	int			nsets;
+	PluginSet  *sets;
 } PluginOptions;
 
 typedef struct PluginState
@@ -49,6 +61,7 @@ typedef struct PluginState
 	int			tail_len;
 	int			version_len;	/* tail[0..version_len) is the version */
 	int			skipped;		/* changes filtered since the last progress update */
+	int			cur_set;		/* set being written (option targets), else -1 */
 } PluginState;
 
 /* options.c */

@@ -353,6 +353,9 @@ relinfo_build(RelInfo *ri, Relation rel)
 	ri->generation = ++generation_counter;
 	ri->plugin_gen = 0;
 	ri->plugin_selected = NULL;
+	ri->plugin_nsets = 0;
+	ri->plugin_set_ids = NULL;
+	ri->plugin_set_selected = NULL;
 	ri->nkeys = 0;
 
 	old = MemoryContextSwitchTo(ri->cxt);

@@ -36,7 +36,9 @@ COMMENT ON COLUMN endpoint.secret IS 'password or API key; readable only by the 
 COMMENT ON COLUMN endpoint.ca_file IS 'PEM file of the certificate authorities to trust, on the database server and the streamer host';
 COMMENT ON COLUMN endpoint.verify_tls IS 'verify the server certificate and host name (on unless explicitly turned off)';
 
--- One index fed from one source table through its own replication slot.
+-- One index fed from one source table: through its own replication slot
+-- while it is backfilled and catches up, then through the database's shared
+-- slot (feed = 'shared'), handed over at the exact LSN handover_lsn.
 CREATE TABLE target (
 	id			bigserial PRIMARY KEY,
 	endpoint	text NOT NULL REFERENCES endpoint (name),
@@ -45,7 +47,11 @@ CREATE TABLE target (
 	source_name text NOT NULL,
 	include_columns text[],
 	exclude_columns text[],
-	slot_name	text NOT NULL UNIQUE,
+	slot_name	text NOT NULL,
+	feed		text NOT NULL DEFAULT 'own' CHECK (feed IN ('own', 'shared')),
+	handover_lsn pg_lsn,
+	detached_at timestamptz,
+	detached_reason text,
 	state		text NOT NULL DEFAULT 'backfilling'
 		CHECK (state IN ('backfilling', 'streaming', 'retiring', 'retired', 'dropped')),
 	drop_index	boolean NOT NULL DEFAULT false,
@@ -72,12 +78,16 @@ CREATE TABLE target (
 -- an index name is taken while its target is not dropped
 CREATE UNIQUE INDEX target_live_index ON target (endpoint, index_name)
 	WHERE state <> 'dropped';
-COMMENT ON TABLE target IS 'one search index fed from one source table through its own logical replication slot';
+COMMENT ON TABLE target IS 'one search index fed from one source table, through its own logical replication slot or the database''s shared one';
 COMMENT ON COLUMN target.source IS 'the source table (a partitioned table stands for all its partitions)';
 COMMENT ON COLUMN target.source_name IS 'schema-qualified, quoted name of the source, for humans and dumps';
 COMMENT ON COLUMN target.include_columns IS 'columns to put into documents (NULL: all)';
 COMMENT ON COLUMN target.exclude_columns IS 'columns to leave out of documents (NULL: none)';
-COMMENT ON COLUMN target.slot_name IS 'logical replication slot of this target, reindex_<id>, plugin reindex; the streamer creates it with SNAPSHOT ''export''';
+COMMENT ON COLUMN target.slot_name IS 'the logical replication slot feeding this target: its own, reindex_<id> (created with SNAPSHOT ''export'' for the backfill, or copied from the shared slot when the target was detached), or the shared slot reindex_shared_<database oid> (feed shared)';
+COMMENT ON COLUMN target.feed IS 'streamer: own (its own slot: backfill, catch-up, detached) or shared (the database''s shared slot, events above handover_lsn)';
+COMMENT ON COLUMN target.handover_lsn IS 'streamer: LSN at which the target moved to the shared slot: its own slot delivered every transaction ending at or below it, the shared slot delivers those above it';
+COMMENT ON COLUMN target.detached_at IS 'streamer: when the target was last detached from the shared slot (NULL: never, or handed over again since)';
+COMMENT ON COLUMN target.detached_reason IS 'streamer: why it was detached (too far behind, or its oldest event waited too long); it streams from its own slot and rejoins the shared slot once caught up';
 COMMENT ON COLUMN target.state IS 'backfilling -> streaming (streamer), -> retiring (SQL API: stop feeding, drop the slot), -> retired or dropped (streamer, or the SQL API when no streamer holds the slot)';
 COMMENT ON COLUMN target.drop_index IS 'delete the index when the target retires (state dropped instead of retired)';
 COMMENT ON COLUMN target.requested_settings IS 'index settings to restore after the backfill (index.refresh_interval, index.number_of_replicas; JSON null = the cluster default); the index is created with refresh_interval -1 and 0 replicas';

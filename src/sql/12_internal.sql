@@ -231,9 +231,14 @@ $$;
 COMMENT ON FUNCTION _check_options(regclass, jsonb) IS 'internal: validate the options of reindex_begin and fill in defaults';
 
 -- The WAL position up to which the target acknowledged everything (NULL: none known).
+-- A target on the shared slot has acknowledged at least what the slot has
+-- (the minimum over its targets) and what the streamer last recorded.
 CREATE FUNCTION _target_confirmed_lsn(target_id bigint) RETURNS pg_lsn
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point)
+	SELECT CASE WHEN t.feed = 'shared'
+				THEN greatest(s.confirmed_flush_lsn, t.confirmed_lsn)
+				ELSE coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point)
+		   END
 	  FROM reindex.target t
 	  LEFT JOIN pg_replication_slots s ON s.slot_name = t.slot_name
 	 WHERE t.id = target_id
@@ -253,6 +258,7 @@ COMMENT ON FUNCTION _target_lag_bytes(bigint) IS 'internal: WAL bytes between th
 
 -- Stop feeding a target: mark it retiring, and when no streamer holds its
 -- slot, drop the slot (and the index if asked) at once.  Returns the state.
+-- The shared slot is never dropped here: other targets are fed through it.
 CREATE FUNCTION _retire_target(target_id bigint, drop_index boolean) RETURNS text
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -270,7 +276,7 @@ BEGIN
 	IF slot_active THEN
 		RETURN 'retiring';		-- the streamer feeding it drops the slot
 	END IF;
-	IF FOUND THEN
+	IF FOUND AND t.feed = 'own' THEN
 		BEGIN
 			PERFORM pg_drop_replication_slot(t.slot_name);
 		EXCEPTION WHEN object_in_use THEN

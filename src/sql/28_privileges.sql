@@ -53,7 +53,8 @@ DECLARE
 BEGIN
 	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
 	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %s', role::text);
-	EXECUTE format('GRANT UPDATE (state, consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
+	EXECUTE format('GRANT UPDATE (state, slot_name, feed, handover_lsn, detached_at, detached_reason,'
+				   ' consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
 				   ' events_applied, stale_rejected, retried, dead_lettered, lag_bytes, lag_seconds,'
 				   ' last_error, streamer_id, heartbeat_at, backfill_started_at, backfill_done_at, updated_at)'
 				   ' ON reindex.target TO %s', role::text);

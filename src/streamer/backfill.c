@@ -538,7 +538,7 @@ coordinator_main(void *arg)
 	catalog_write_note(cat, t);
 	if (fresh)
 	{
-		if (!repl_create_slot(repl, t->slot_name, false, &cp, &b->snapshot, &err))
+		if (!repl_create_slot(repl, t->slot_name, false, true, &cp, &b->snapshot, &err))
 			goto slot_failed;
 		if (catalog_create_chunks(cat, t, cp, PAGES_PER_CHUNK) < 0)
 		{
@@ -554,7 +554,7 @@ coordinator_main(void *arg)
 
 		snprintf(tmp, sizeof(tmp), "%.40s_bf_%d_%d", t->slot_name, (int) getpid(),
 				 (int) (now_ms() % 100000));
-		if (!repl_create_slot(repl, tmp, true, &cp, &b->snapshot, &err))
+		if (!repl_create_slot(repl, tmp, true, true, &cp, &b->snapshot, &err))
 			goto slot_failed;
 		log_info(t->index_name, "resuming backfill from a fresh snapshot at %X/%X",
 				 (unsigned int) (cp >> 32), (unsigned int) cp);

@@ -127,6 +127,20 @@ exec_params_void(PGconn *c, const char *sql, int n, const char *const *vals)
 		PQclear(r);
 }
 
+/* A statement changing at most one row: 1 it did, 0 it did not, -1 it failed. */
+static int
+exec_one_row(PGconn *c, const char *sql, int n, const char *const *vals)
+{
+	PGresult   *r = exec_params(c, sql, n, vals);
+	int			done;
+
+	if (!r)
+		return -1;
+	done = strcmp(PQcmdTuples(r), "1") == 0;
+	PQclear(r);
+	return done;
+}
+
 static bool
 same_str(const char *a, const char *b)
 {
@@ -232,7 +246,10 @@ catalog_load_targets(PGconn *c, Target ***targets, int *ntargets)
 			   "       array_to_string(t.exclude_columns, ','), t.rows_estimated,"
 			   "       j.options->>'refused_stop_sample', j.options->>'refused_stop_fraction',"
 			   "       coalesce(j.options->>'dead_letter_documents', 'false'),"
-			   "       EXISTS (SELECT 1 FROM reindex.replay r WHERE r.target_id = t.id AND r.state = 'pending')"
+			   "       EXISTS (SELECT 1 FROM reindex.replay r WHERE r.target_id = t.id AND r.state = 'pending'),"
+			   "       t.feed, t.handover_lsn::text, t.source::oid::text,"
+			   "       (SELECT string_agg(quote_ident(c), ',') FROM unnest(t.include_columns) c),"
+			   "       (SELECT string_agg(quote_ident(c), ',') FROM unnest(t.exclude_columns) c)"
 			   "  FROM reindex.target t JOIN reindex.endpoint e ON e.name = t.endpoint"
 			   "  LEFT JOIN LATERAL (SELECT * FROM reindex.job j"
 			   "                      WHERE j.new_target = t.id ORDER BY j.id DESC LIMIT 1) j ON true"
@@ -299,6 +316,13 @@ catalog_load_targets(PGconn *c, Target ***targets, int *ntargets)
 		t->refused_stop_fraction = PQgetisnull(r, i, 25) ? 0.5 : strtod(PQgetvalue(r, i, 25), NULL);
 		t->dead_letter_documents = strcmp(PQgetvalue(r, i, 26), "true") == 0;
 		t->replay_pending = strcmp(PQgetvalue(r, i, 27), "t") == 0;
+		t->shared = strcmp(PQgetvalue(r, i, 28), "shared") == 0;
+		t->handover_lsn = 0;
+		if (!PQgetisnull(r, i, 29))
+			parse_lsn(PQgetvalue(r, i, 29), &t->handover_lsn);
+		set_str(&t->source_oid, dup_or_null(r, i, 30));
+		set_str(&t->include_q, dup_or_null(r, i, 31));
+		set_str(&t->exclude_q, dup_or_null(r, i, 32));
 	}
 	PQclear(r);
 	return 0;
@@ -1018,4 +1042,80 @@ catalog_read_consistent_point(PGconn *c, Target *t)
 	if (r)
 		PQclear(r);
 	return cp;
+}
+
+/* The database's shared slot: reindex_shared_<database oid>. */
+bool
+catalog_shared_slot_name(PGconn *c, char *out, size_t n)
+{
+	PGresult   *r = PQexec(c, "SELECT oid FROM pg_database WHERE datname = current_database()");
+	bool		ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+
+	if (ok)
+		snprintf(out, n, "reindex_shared_%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return ok;
+}
+
+/*
+ * The handover of a target to the shared slot at lsn, in one statement: from
+ * now on events above lsn come from the shared slot.  1: done; 0: the row
+ * moved on (no handover); -1: the statement failed (the caller cannot know
+ * whether it committed when the connection is gone).
+ */
+int
+catalog_commit_handover(PGconn *c, Target *t, const char *shared_slot, uint64_t lsn)
+{
+	char		id[24],
+				l[32];
+	const char *v[3];
+
+	snprintf(id, sizeof(id), "%" PRId64, t->id);
+	format_lsn(lsn, l);
+	v[0] = id;
+	v[1] = shared_slot;
+	v[2] = l;
+	return exec_one_row(c,
+						"UPDATE reindex.target SET feed = 'shared', slot_name = $2, handover_lsn = $3::pg_lsn,"
+						"       confirmed_lsn = greatest(confirmed_lsn, $3::pg_lsn),"
+						"       detached_at = NULL, detached_reason = NULL"
+						" WHERE id = $1 AND feed = 'own' AND state = 'streaming'", 3, v);
+}
+
+/*
+ * A target leaves the shared slot for its own (a copy of the shared slot made
+ * just before, at or below lsn): it streams from lsn.  Same returns as above.
+ */
+int
+catalog_commit_detach(PGconn *c, Target *t, const char *own_slot, uint64_t lsn,
+					  const char *reason)
+{
+	char		id[24],
+				l[32];
+	const char *v[4];
+
+	snprintf(id, sizeof(id), "%" PRId64, t->id);
+	format_lsn(lsn, l);
+	v[0] = id;
+	v[1] = own_slot;
+	v[2] = l;
+	v[3] = reason;
+	return exec_one_row(c,
+						"UPDATE reindex.target SET feed = 'own', slot_name = $2, confirmed_lsn = $3::pg_lsn,"
+						"       detached_at = now(), detached_reason = $4,"
+						"       last_error = 'detached from the shared slot: ' || $4"
+						" WHERE id = $1 AND feed = 'shared'", 4, v);
+}
+
+/* A new slot dst with src's position (pg_copy_logical_replication_slot). */
+bool
+catalog_copy_slot(PGconn *c, const char *src, const char *dst)
+{
+	const char *v[2] = {src, dst};
+	PGresult   *r = exec_params(c, "SELECT pg_copy_logical_replication_slot($1, $2)", 2, v);
+
+	if (!r)
+		return false;
+	PQclear(r);
+	return true;
 }

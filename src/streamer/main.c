@@ -65,6 +65,10 @@ usage(void)
 		   "                             repaired (default 5000; 0 = never)\n"
 		   "      --request-timeout=SECONDS  time limit of every HTTP request to the cluster;\n"
 		   "                             a request that exceeds it is retried (default 120)\n"
+		   "      --detach-lag-bytes=N   detach a target from the shared slot when it is this far\n"
+		   "                             behind the others (default 1073741824; 0 = never)\n"
+		   "      --detach-after=MS      ... or when its oldest event has waited this long\n"
+		   "                             (default 300000; 0 = never)\n"
 		   "      --log-format=text|json log format (default text)\n"
 		   "      --metrics-address=HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
 		   "      --compress             gzip _bulk request bodies\n"
@@ -112,6 +116,8 @@ parse_options(int argc, char **argv)
 		{"metrics-address", required_argument, NULL, 13},
 		{"compress", no_argument, NULL, 14},
 		{"request-timeout", required_argument, NULL, 15},
+		{"detach-lag-bytes", required_argument, NULL, 16},
+		{"detach-after", required_argument, NULL, 17},
 		{"verbose", no_argument, NULL, 'v'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, '?'},
@@ -127,6 +133,8 @@ parse_options(int argc, char **argv)
 	opt.status_interval_ms = 1000;
 	opt.alias_check_interval_ms = 5000;
 	opt.request_timeout_ms = 120000;
+	opt.detach_lag_bytes = 1073741824;
+	opt.detach_after_ms = 300000;
 	opt.progress = true;
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
@@ -197,6 +205,12 @@ parse_options(int argc, char **argv)
 				break;
 			case 15:
 				opt.request_timeout_ms = parse_num("--request-timeout", optarg, 1, 86400) * 1000;
+				break;
+			case 16:
+				opt.detach_lag_bytes = parse_num("--detach-lag-bytes", optarg, 0, 0x7fffffffffffffffL);
+				break;
+			case 17:
+				opt.detach_after_ms = (int) parse_num("--detach-after", optarg, 0, 86400000);
 				break;
 			case 'v':
 				opt.verbose++;
@@ -291,6 +305,7 @@ connect_catalog(void)
 static void
 stop_target(Target *t)
 {
+	shared_forget(t);
 	if (t->stream)
 	{
 		stream_close(t->stream);
@@ -316,6 +331,9 @@ free_target(Target *t)
 	free(t->index_json);
 	free(t->source);
 	free(t->slot_name);
+	free(t->source_oid);
+	free(t->include_q);
+	free(t->exclude_q);
 	free(t->include_cols);
 	free(t->exclude_cols);
 	free(t->include_arr);
@@ -348,7 +366,8 @@ retire_target(Target *t)
 	int			exists;
 
 	stop_target(t);
-	exists = catalog_slot_exists(main_cat, t->slot_name, NULL);
+	/* the shared slot feeds others: only a slot of its own is dropped */
+	exists = t->shared ? 0 : catalog_slot_exists(main_cat, t->slot_name, NULL);
 	if (exists == 1 && !catalog_drop_slot(main_cat, t->slot_name))
 	{
 		retry_later(t, 1000);
@@ -378,8 +397,8 @@ retire_target(Target *t)
 		strcmp(t->state, "backfilling") == 0)
 	{
 		catalog_set_target_state(main_cat, t, t->drop_index ? "dropped" : "retired");
-		log_info(t->index_name, "target %" PRId64 " %s; slot %s dropped", t->id, t->state,
-				 t->slot_name);
+		log_info(t->index_name, "target %" PRId64 " %s%s%s", t->id, t->state,
+				 t->shared ? "" : "; slot dropped: ", t->shared ? "" : t->slot_name);
 	}
 }
 
@@ -404,7 +423,7 @@ recovered_stream_error(Target *t)
 {
 	bool		same;
 
-	if (!t->stream_error[0] || stream_confirmed(t->stream) <= t->stream_error_lsn)
+	if (!t->stream_error[0] || t->confirmed_lsn <= t->stream_error_lsn)
 		return;
 	pthread_mutex_lock(&t->err_lock);
 	same = strcmp(t->last_error, t->stream_error) == 0;
@@ -552,12 +571,12 @@ drive_target(Target *t)
 		}
 	}
 	replay_drive(t);
-	if (strcmp(t->state, "streaming") == 0 && !t->stream && now >= t->retry_at_ms &&
+	if (strcmp(t->state, "streaming") == 0 && !t->shared && !t->stream && now >= t->retry_at_ms &&
 		!shutdown_requested)
 	{
 		char	   *err = NULL;
 
-		t->stream = stream_open(t, &err);
+		t->stream = stream_open_own(t, &err);
 		if (t->stream)
 		{
 			char		lsn[32];
@@ -586,6 +605,17 @@ drive_target(Target *t)
 
 /*---- status tick ----*/
 
+/* The stream feeding t in this process: its own, the shared one, or none. */
+static Stream *
+feeding(Target *t)
+{
+	if (t->stream)
+		return t->stream;
+	if (shared_feeds(t))
+		return shared_stream();
+	return NULL;
+}
+
 static void
 status_tick(bool final)
 {
@@ -595,12 +625,13 @@ status_tick(bool final)
 	for (i = 0; i < ntargets; i++)
 	{
 		Target	   *t = targets[i];
+		Stream	   *s = feeding(t);
 
-		if (t->stream)
+		if (s)
 		{
-			uint64_t	oldest = stream_oldest_unacked_ms(t->stream);
+			uint64_t	oldest = t->stream ? stream_oldest_unacked_ms(s) :
+				stream_member_oldest_ms(s, t);
 
-			t->confirmed_lsn = stream_confirmed(t->stream);
 			recovered_stream_error(t);
 			t->lag_bytes = cur > t->confirmed_lsn ? cur - t->confirmed_lsn : 0;
 			t->lag_seconds = oldest ? (now_ms() - oldest) / 1000.0 : 0;
@@ -635,6 +666,7 @@ once_satisfied(uint64_t *mark)
 	for (i = 0; i < ntargets; i++)
 	{
 		Target	   *t = targets[i];
+		Stream	   *s = feeding(t);
 
 		if (retiring(t))
 			return false;	/* still to retire (seen again after it is done) */
@@ -643,7 +675,7 @@ once_satisfied(uint64_t *mark)
 		if (strcmp(t->state, "backfilling") == 0 && !t->bf &&
 			strcmp(t->job_state, "needs_attention") == 0)
 			continue;		/* stopped early: waits for reindex_replay() */
-		if (strcmp(t->state, "streaming") != 0 || !t->stream || !stream_idle(t->stream))
+		if (strcmp(t->state, "streaming") != 0 || !s || !stream_idle(s))
 		{
 			*mark = 0;
 			return false;
@@ -655,14 +687,14 @@ once_satisfied(uint64_t *mark)
 	{
 		*mark = catalog_current_wal_lsn(main_cat);
 		for (i = 0; i < ntargets; i++)
-			if (targets[i]->stream)
-				stream_request_reply(targets[i]->stream);
+			if (feeding(targets[i]))
+				stream_request_reply(feeding(targets[i]));
 		return false;
 	}
 	for (i = 0; i < ntargets; i++)
-		if (targets[i]->stream && stream_confirmed(targets[i]->stream) < *mark)
+		if (feeding(targets[i]) && targets[i]->confirmed_lsn < *mark)
 		{
-			stream_request_reply(targets[i]->stream);
+			stream_request_reply(feeding(targets[i]));
 			return false;
 		}
 	for (i = 0; i < ntargets; i++)
@@ -687,13 +719,14 @@ until_satisfied(void)
 	for (i = 0; i < ntargets; i++)
 	{
 		Target	   *t = targets[i];
+		Stream	   *s = feeding(t);
 
 		if (retiring(t))
 			continue;
-		if (!t->stream || stream_confirmed(t->stream) < opt.until_lsn)
+		if (!s || t->confirmed_lsn < opt.until_lsn)
 		{
-			if (t->stream)
-				stream_request_reply(t->stream);
+			if (s)
+				stream_request_reply(s);
 			return false;
 		}
 	}
@@ -739,9 +772,13 @@ shutdown_streams(void)
 		if (targets[i]->stream)
 			stream_set_draining(targets[i]->stream);
 	}
+	if (shared_stream())
+		stream_set_draining(shared_stream());
 	while (busy && now_ms() < deadline)
 	{
 		busy = false;
+		if (shared_stream() && shared_work() && !stream_drained(shared_stream()))
+			busy = true;
 		for (i = 0; i < ntargets; i++)
 		{
 			Target	   *t = targets[i];
@@ -762,6 +799,7 @@ shutdown_streams(void)
 	}
 	if (main_cat)
 		status_tick(true);
+	shared_close();
 	for (i = 0; i < ntargets; i++)
 		stop_target(targets[i]);
 }
@@ -852,10 +890,21 @@ main(int argc, char **argv)
 		}
 		for (i = 0; i < ntargets; i++)
 			drive_target(targets[i]);
+		shared_drive(targets, ntargets);
 
 		fds[nfds] = PQsocket(main_cat);
 		ev[nfds] = POLLIN;
 		owner[nfds++] = NULL;
+		if (shared_stream())
+		{
+			int			to = stream_timeout_ms(shared_stream());
+
+			fds[nfds] = stream_socket(shared_stream());
+			ev[nfds] = POLLIN;
+			owner[nfds++] = NULL;
+			if (to < timeout)
+				timeout = to;
+		}
 		for (i = 0; i < ntargets && nfds < 64; i++)
 		{
 			Target	   *t = targets[i];
@@ -886,13 +935,13 @@ main(int argc, char **argv)
 				PQfreemem(n);
 			}
 		}
+		shared_work();
 		for (i = 0; i < ntargets; i++)
 		{
 			Target	   *t = targets[i];
 
 			if (t->stream && !stream_work(t->stream))
 			{
-				t->confirmed_lsn = stream_confirmed(t->stream);
 				stream_close(t->stream);
 				t->stream = NULL;
 				note_stream_error(t);

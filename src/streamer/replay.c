@@ -331,7 +331,7 @@ replay_main(void *arg)
 		goto done;
 	snprintf(slot, sizeof(slot), "%.40s_rp_%d_%d", t->slot_name, (int) getpid(),
 			 (int) (now_ms() % 100000));
-	if (!repl_create_slot(repl, slot, true, &run.cp, &snapshot, &err))
+	if (!repl_create_slot(repl, slot, true, true, &run.cp, &snapshot, &err))
 	{
 		target_set_error(t, "replay could not create a snapshot: %s", err ? err : "unknown error");
 		goto done;

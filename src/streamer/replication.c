@@ -75,7 +75,7 @@ buf_quote_literal(Buf *b, const char *s)
  * worker imported it.
  */
 bool
-repl_create_slot(PGconn *repl, const char *slot, bool temporary,
+repl_create_slot(PGconn *repl, const char *slot, bool temporary, bool export,
 				 uint64_t *cp, char **snapshot, char **err)
 {
 	Buf			q = {0};
@@ -83,8 +83,8 @@ repl_create_slot(PGconn *repl, const char *slot, bool temporary,
 	PGresult   *r;
 	bool		ok;
 
-	buf_printf(&q, "CREATE_REPLICATION_SLOT %s %sLOGICAL reindex (SNAPSHOT 'export')",
-			   qs, temporary ? "TEMPORARY " : "");
+	buf_printf(&q, "CREATE_REPLICATION_SLOT %s %sLOGICAL reindex (SNAPSHOT '%s')",
+			   qs, temporary ? "TEMPORARY " : "", export ? "export" : "nothing");
 	free(qs);
 	r = PQexec(repl, q.data);
 	buf_free(&q);
@@ -101,32 +101,47 @@ repl_create_slot(PGconn *repl, const char *slot, bool temporary,
 		PQclear(r);
 		return false;
 	}
-	*snapshot = strdup(PQgetvalue(r, 0, 2));
+	if (snapshot)
+		*snapshot = PQgetisnull(r, 0, 2) ? NULL : strdup(PQgetvalue(r, 0, 2));
 	PQclear(r);
 	return true;
 }
 
+/*
+ * START_REPLICATION: a target's own slot (own: the plugin's table and column
+ * options) or the shared slot (targets: the plugin's targets option).
+ */
 bool
-repl_start(PGconn *repl, Target *t, uint64_t start, char **err)
+repl_start(PGconn *repl, const char *slot, uint64_t start, const Target *own,
+		   const char *targets, char **err)
 {
 	Buf			q = {0};
-	char	   *qs = quote_ident(repl, t->slot_name);
+	char	   *qs = quote_ident(repl, slot);
 	PGresult   *r;
 	bool		ok;
 
-	buf_printf(&q, "START_REPLICATION SLOT %s LOGICAL %X/%X (\"format_version\" '1', \"table\" ",
+	buf_printf(&q, "START_REPLICATION SLOT %s LOGICAL %X/%X (\"format_version\" '1'",
 			   qs, (unsigned int) (start >> 32), (unsigned int) start);
 	free(qs);
-	buf_quote_literal(&q, t->source);
-	if (t->include_cols && *t->include_cols)
+	if (own)
 	{
-		buf_puts(&q, ", \"include_columns\" ");
-		buf_quote_literal(&q, t->include_cols);
+		buf_puts(&q, ", \"table\" ");
+		buf_quote_literal(&q, own->source);
+		if (own->include_cols && *own->include_cols)
+		{
+			buf_puts(&q, ", \"include_columns\" ");
+			buf_quote_literal(&q, own->include_cols);
+		}
+		if (own->exclude_cols && *own->exclude_cols)
+		{
+			buf_puts(&q, ", \"exclude_columns\" ");
+			buf_quote_literal(&q, own->exclude_cols);
+		}
 	}
-	if (t->exclude_cols && *t->exclude_cols)
+	else
 	{
-		buf_puts(&q, ", \"exclude_columns\" ");
-		buf_quote_literal(&q, t->exclude_cols);
+		buf_puts(&q, ", \"targets\" ");
+		buf_quote_literal(&q, targets ? targets : "");
 	}
 	/* several lines of a transaction per message (stream.c splits them) */
 	buf_printf(&q, ", \"include_commit_time\" 'false', \"batch_bytes\" '%d')",

@@ -1,26 +1,42 @@
 /*
- * stream.c: applying one target's change stream to its index.
+ * stream.c: applying one replication stream to the indexes of its members.
  *
- * Owns: the per-target replication connection after START_REPLICATION, the
- * lanes (one filling batch and at most one outstanding batch each), the queue
- * of received transactions with their unacknowledged event counts, the
- * TRUNCATE barrier, refetches, per-item retries and dead letters, and the
- * standby status updates.
+ * A stream is one replication connection after START_REPLICATION.  A
+ * target's own slot gives a stream with one member (the plugin's table
+ * option, untagged lines); the database's shared slot gives a stream with
+ * many members (the plugin's targets option: every line is tagged with its
+ * set, and a set's lines go to every member of that set).
+ *
+ * Owns: the replication connection, the queue of received transactions with
+ * their unacknowledged item counts (all members together), and per member:
+ * its lanes (one filling batch and at most one outstanding batch each), its
+ * own queue of transactions it has items in, its TRUNCATE barrier, refetches,
+ * per-item retries and dead letters; the standby status updates.
  *
  * Invariants:
  *  I1  every action carries the transaction's end_lsn with external_gte.
  *  I3  the flush position sent to the server is the end_lsn of the newest
- *      transaction whose events and all earlier ones are acknowledged (OK,
- *      409 or dead-lettered); with nothing outstanding, the keepalive walEnd.
- *  I4  every event of one document id goes to the lane hash(id) % lanes; a
- *      lane has one batch outstanding at a time and retries its failed items
- *      before it sends the next batch, so one id's events arrive in order.
+ *      transaction whose items for every member, and all earlier ones, are
+ *      acknowledged (OK, 409 or dead-lettered); with nothing outstanding, the
+ *      keepalive walEnd.  So the shared slot confirms the minimum over its
+ *      members.  A member's own position (its target's confirmed_lsn) is the
+ *      newest point before its oldest unacknowledged transaction.
+ *  I4  every event of one document id goes to the member's lane
+ *      hash(id) % lanes; a lane has one batch outstanding at a time and
+ *      retries its failed items before it sends the next batch.
  *  I6  non-retryable items are written to reindex.dead_letter and counted.
- * TRUNCATE: a barrier; everything before it is acknowledged, then the index
- * is emptied with delete_by_query, and only then are later events (also the
- * rest of the TRUNCATE's own message, held meanwhile) added to batches.
- * Backpressure: when a lane is busy and its filling batch is full, or a
- * TRUNCATE barrier waits, no more messages are read from the server.
+ * Handover (handover.c): a member's events with version <= its skip_le are
+ * not applied (they came through its own slot); a gated member's events are
+ * queued but not sent, and hold the stream's confirmed position, until its
+ * own slot has delivered everything up to the handover LSN.  A stream with a
+ * stop LSN applies nothing above it: at the first transaction above it, or a
+ * keepalive at or past it, it stops reading.
+ * TRUNCATE: a barrier for the members of its set: everything before it is
+ * acknowledged, then each such index is emptied with delete_by_query, and
+ * only then are later lines (also the rest of the TRUNCATE's own message,
+ * held meanwhile) handled.
+ * Backpressure: when a lane is busy and its filling batch is full, a gated
+ * member's batch is full, or a barrier waits, no more messages are read.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,9 +49,11 @@
 #define FEEDBACK_MIN_GAP_MS 20
 #define MAX_MESSAGES_PER_TURN 20000
 
+struct Member;
+
 typedef struct Lane
 {
-	struct Stream *s;
+	struct Member *m;
 	Batch		fill;
 	Batch		sent;
 	EsRequest	req;
@@ -48,16 +66,46 @@ typedef struct Lane
 typedef struct Txn
 {
 	uint64_t	end_lsn;
-	int64_t		pending;
+	uint64_t	prev_end;		/* everything up to here was received before it */
+	int64_t		pending;		/* unresolved items, all members */
 	bool		committed;
 	uint64_t	recv_ms;
 } Txn;
 
+typedef struct MTxn
+{
+	uint64_t	seq;
+	int64_t		pending;
+} MTxn;
+
+typedef struct Member
+{
+	struct Stream *s;
+	Target	   *t;
+	int			set;			/* the line tag it receives; -1 untagged */
+	uint64_t	skip_le;		/* events at or below this version are not applied */
+	bool		gated;			/* queued, not sent (handover in progress) */
+	Lane	   *lanes;
+	MTxn	   *q;				/* transactions it has unresolved items in */
+	size_t		qcap;
+	size_t		qhead;
+	size_t		qlen;
+	/* TRUNCATE barrier */
+	bool		trunc;
+	uint64_t	trunc_seq;
+	bool		dbq_in_flight;
+	bool		dbq_refreshed;	/* the barrier's _refresh is done */
+	EsRequest	dbq;
+	uint64_t	dbq_retry_at;
+	int			dbq_attempt;
+} Member;
+
 struct Stream
 {
-	Target	   *t;
 	PGconn	   *repl;
-	Lane	   *lanes;
+	char	   *label;			/* for log lines: index name or slot */
+	Member	  **members;
+	int			nmembers;
 	int			nlanes;
 	Txn		   *q;
 	size_t		qcap;
@@ -65,22 +113,20 @@ struct Stream
 	size_t		qlen;
 	uint64_t	qbase;			/* seq of q[qhead] */
 	bool		in_txn;
-	uint64_t	cur_seq;
-	uint64_t	cur_xid;		/* xid of the transaction being received */
+	uint64_t	cur_seq;		/* queue entry of the transaction being received, or */
+	bool		cur_pushed;		/* not yet (no item so far) */
+	uint64_t	cur_xid;
+	uint64_t	cur_version;
 	uint64_t	confirmed;
 	uint64_t	written;
-	uint64_t	keepalive_end;
+	uint64_t	recv_pos;		/* every transaction ending at or below was received */
 	uint64_t	fb_sent;
 	uint64_t	last_fb_ms;
 	bool		reply_now;
-	/* TRUNCATE barrier */
-	bool		barrier;
-	uint64_t	barrier_seq;
-	bool		dbq_in_flight;
-	bool		dbq_refreshed;	/* the barrier's _refresh is done */
-	EsRequest	dbq;
-	uint64_t	dbq_retry_at;
-	int			dbq_attempt;
+	uint64_t	stop_at;		/* 0: none */
+	bool		stop_reached;
+	bool		paused;
+	bool		barrier;		/* some member has a TRUNCATE barrier */
 	bool		draining;
 	bool		broken;
 	bool		more;			/* stopped reading with data possibly buffered */
@@ -90,8 +136,9 @@ struct Stream
 };
 
 static void lane_done(EsRequest *req);
+static void advance_confirmed(Stream *s);
 
-/*---- transaction queue ----*/
+/*---- the stream's transaction queue ----*/
 
 static Txn *
 txn_get(Stream *s, uint64_t seq)
@@ -99,35 +146,130 @@ txn_get(Stream *s, uint64_t seq)
 	return &s->q[(s->qhead + (seq - s->qbase)) % s->qcap];
 }
 
+/* Make room for one more element in a full ring buffer (elements unrolled). */
+static void *
+ring_grow(void *q, size_t elem, size_t *cap, size_t *head, size_t len, size_t first)
+{
+	size_t		ncap = *cap ? *cap * 2 : first;
+	char	   *nq = malloc(elem * ncap);
+	size_t		i;
+
+	if (!nq)
+		fatal("out of memory");
+	for (i = 0; i < len; i++)
+		memcpy(nq + i * elem, (char *) q + ((*head + i) % *cap) * elem, elem);
+	free(q);
+	*cap = ncap;
+	*head = 0;
+	return nq;
+}
+
 static uint64_t
 txn_push(Stream *s)
 {
 	if (s->qlen == s->qcap)
-	{
-		size_t		ncap = s->qcap ? s->qcap * 2 : 1024;
-		Txn		   *nq = malloc(sizeof(Txn) * ncap);
-		size_t		i;
-
-		if (!nq)
-			fatal("out of memory");
-		for (i = 0; i < s->qlen; i++)
-			nq[i] = s->q[(s->qhead + i) % s->qcap];
-		free(s->q);
-		s->q = nq;
-		s->qcap = ncap;
-		s->qhead = 0;
-	}
+		s->q = ring_grow(s->q, sizeof(Txn), &s->qcap, &s->qhead, s->qlen, 1024);
 	s->q[(s->qhead + s->qlen) % s->qcap] = (Txn)
 	{
-		0, 0, false, now_ms()
+		0, s->recv_pos, 0, false, now_ms()
 	};
 	s->qlen++;
 	return s->qbase + s->qlen - 1;
 }
 
+/* The current transaction's queue entry, created at its first item. */
+static uint64_t
+cur_txn(Stream *s)
+{
+	if (!s->in_txn)
+	{
+		/* defensive: an event outside begin/commit gets its own entry */
+		s->in_txn = true;
+		s->cur_pushed = false;
+	}
+	if (!s->cur_pushed)
+	{
+		s->cur_seq = txn_push(s);
+		s->cur_pushed = true;
+	}
+	return s->cur_seq;
+}
+
+/*---- a member's queue ----*/
+
+static MTxn *
+mtxn_at(Member *m, size_t i)
+{
+	return &m->q[(m->qhead + i) % m->qcap];
+}
+
+/* One more unresolved item of transaction seq (always the newest). */
+static void
+member_add_item(Member *m, uint64_t seq)
+{
+	if (m->qlen == 0 || mtxn_at(m, m->qlen - 1)->seq != seq)
+	{
+		if (m->qlen == m->qcap)
+			m->q = ring_grow(m->q, sizeof(MTxn), &m->qcap, &m->qhead, m->qlen, 256);
+		*mtxn_at(m, m->qlen) = (MTxn)
+		{
+			seq, 0
+		};
+		m->qlen++;
+	}
+	mtxn_at(m, m->qlen - 1)->pending++;
+	txn_get(m->s, seq)->pending++;
+}
+
+/* The member's entry of transaction seq (binary search: seqs increase). */
+static MTxn *
+member_entry(Member *m, uint64_t seq)
+{
+	size_t		lo = 0,
+				hi = m->qlen;
+
+	while (lo < hi)
+	{
+		size_t		mid = lo + (hi - lo) / 2;
+
+		if (mtxn_at(m, mid)->seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < m->qlen && mtxn_at(m, lo)->seq == seq)
+		return mtxn_at(m, lo);
+	fatal("internal error: no queue entry for an item");
+}
+
+static void
+item_resolved(Member *m, uint64_t seq, int64_t n)
+{
+	member_entry(m, seq)->pending -= n;
+	txn_get(m->s, seq)->pending -= n;
+}
+
+/* The member's position: the newest point before its oldest unresolved item. */
+static uint64_t
+member_acked(Member *m)
+{
+	Stream	   *s = m->s;
+
+	while (m->qlen > 0 && m->q[m->qhead].pending <= 0)
+	{
+		m->qhead = (m->qhead + 1) % m->qcap;
+		m->qlen--;
+	}
+	if (m->qlen > 0)
+		return txn_get(s, m->q[m->qhead].seq)->prev_end;
+	return s->in_txn && s->cur_pushed ? txn_get(s, s->cur_seq)->prev_end : s->recv_pos;
+}
+
 static void
 advance_confirmed(Stream *s)
 {
+	int			i;
+
 	while (s->qlen > 0)
 	{
 		Txn		   *x = &s->q[s->qhead];
@@ -140,10 +282,19 @@ advance_confirmed(Stream *s)
 		s->qlen--;
 		s->qbase++;
 	}
-	if (s->qlen == 0 && !s->in_txn && s->keepalive_end > s->confirmed)
-		s->confirmed = s->keepalive_end;
-	if (s->confirmed > s->t->confirmed_lsn)
-		s->t->confirmed_lsn = s->confirmed;
+	if (s->qlen == 0 && !s->in_txn && s->recv_pos > s->confirmed)
+		s->confirmed = s->recv_pos;
+	for (i = 0; i < s->nmembers; i++)
+	{
+		Member	   *m = s->members[i];
+		uint64_t	a;
+
+		if (m->gated)
+			continue;
+		a = member_acked(m);
+		if (a > m->t->confirmed_lsn)
+			m->t->confirmed_lsn = a;
+	}
 }
 
 /*---- lanes ----*/
@@ -157,18 +308,14 @@ lane_full(const Lane *l)
 static bool
 lane_submit(Lane *l)
 {
-	Stream	   *s = l->s;
-	Buf			path = {0};
-	bool		ok;
 	Buf			keep = l->req.resp.body;	/* reuse the response buffer */
+	bool		ok;
 
-	buf_puts(&path, "/_bulk");
 	memset(&l->req, 0, sizeof(l->req));
 	l->req.resp.body = keep;
 	l->req.done = lane_done;
 	l->req.arg = l;
-	ok = es_submit(&l->req, &s->t->ep, "POST", path.data, l->sent.body.data, l->sent.body.len);
-	buf_free(&path);
+	ok = es_submit(&l->req, &l->m->t->ep, "POST", "/_bulk", l->sent.body.data, l->sent.body.len);
 	l->in_flight = ok;
 	if (!ok)
 		l->retry_at = now_ms() + backoff_ms(l->attempt++);
@@ -189,15 +336,7 @@ lane_send_fill(Lane *l)
 }
 
 static void
-item_resolved(Stream *s, uint64_t seq)
-{
-	Txn		   *x = txn_get(s, seq);
-
-	x->pending--;
-}
-
-static void
-dead_letter_item(Stream *s, const char *item, size_t len, long status, const char *error)
+dead_letter_item(Member *m, const char *item, size_t len, long status, const char *error)
 {
 	char	   *id = NULL;
 	uint64_t	version = 0;
@@ -208,9 +347,9 @@ dead_letter_item(Stream *s, const char *item, size_t len, long status, const cha
 	bulk_item_meta(item, len, &id, &version);
 	if (nl && (size_t) (nl - item) + 1 < len)
 		doc = strndup(nl + 1, len - (nl - item) - 2);
-	catalog_dead_letter(main_cat, s->t, version, id, is_delete ? "delete" : "index",
+	catalog_dead_letter(main_cat, m->t, version, id, is_delete ? "delete" : "index",
 						status, error, doc, true);
-	target_set_error(s->t, "document %s refused by the cluster (dead-lettered): %.200s",
+	target_set_error(m->t, "document %s refused by the cluster (dead-lettered): %.200s",
 					 id ? id : "?", error ? error : "");
 	free(id);
 	free(doc);
@@ -272,8 +411,8 @@ static void
 lane_done(EsRequest *req)
 {
 	Lane	   *l = req->arg;
-	Stream	   *s = l->s;
-	Target	   *t = s->t;
+	Member	   *m = l->m;
+	Target	   *t = m->t;
 	int			n = l->sent.nitems;
 	ItemOutcome *out = malloc(sizeof(ItemOutcome) * (n ? n : 1));
 	char	  **errs = malloc(sizeof(char *) * (n ? n : 1));
@@ -294,16 +433,16 @@ lane_done(EsRequest *req)
 		{
 			case OUT_OK:
 				atomic_fetch_add(&t->c.events_applied, 1);
-				item_resolved(s, it->seq);
+				item_resolved(m, it->seq, 1);
 				break;
 			case OUT_STALE:
 				atomic_fetch_add(&t->c.stale_rejected, 1);
-				item_resolved(s, it->seq);
+				item_resolved(m, it->seq, 1);
 				break;
 			case OUT_DEAD:
 				atomic_fetch_add(&t->c.dead_lettered, 1);
-				dead_letter_item(s, item, it->len, sts[i], errs[i]);
-				item_resolved(s, it->seq);
+				dead_letter_item(m, item, it->len, sts[i], errs[i]);
+				item_resolved(m, it->seq, 1);
 				break;
 			case OUT_GONE:		/* held unacknowledged: main.c fails the target */
 				target_index_lost(t, errs[i]);
@@ -341,36 +480,48 @@ lane_done(EsRequest *req)
 	free(out);
 	free(errs);
 	free(sts);
-	advance_confirmed(s);
+	advance_confirmed(m->s);
 }
 
-/*---- TRUNCATE barrier ----*/
+/*---- TRUNCATE barriers ----*/
+
+static void
+update_barrier(Stream *s)
+{
+	int			i;
+
+	s->barrier = false;
+	for (i = 0; i < s->nmembers; i++)
+		if (s->members[i]->trunc)
+			s->barrier = true;
+}
 
 static void
 dbq_done(EsRequest *req)
 {
-	Stream	   *s = req->arg;
+	Member	   *m = req->arg;
+	Stream	   *s = m->s;
 	long		st = req->resp.http_status;
 
-	s->dbq_in_flight = false;
-	if (st >= 200 && st < 300 && !s->dbq_refreshed)
+	m->dbq_in_flight = false;
+	if (st >= 200 && st < 300 && !m->dbq_refreshed)
 	{
 		/* documents are searchable now: delete_by_query sees all of them */
-		s->dbq_refreshed = true;
-		s->dbq_attempt = 0;
-		s->dbq_retry_at = 0;
+		m->dbq_refreshed = true;
+		m->dbq_attempt = 0;
+		m->dbq_retry_at = 0;
 	}
 	else if (st >= 200 && st < 300)
 	{
-		atomic_fetch_add(&s->t->c.events_applied, 1);
-		item_resolved(s, s->barrier_seq);
-		s->barrier = false;
-		log_info(s->t->index_name, "truncate applied: all documents deleted");
+		atomic_fetch_add(&m->t->c.events_applied, 1);
+		item_resolved(m, m->trunc_seq, 1);
+		m->trunc = false;
+		log_info(m->t->index_name, "truncate applied: all documents deleted");
 	}
 	else if (es_retryable_status(st))
 	{
-		atomic_fetch_add(&s->t->c.retried, 1);
-		s->dbq_retry_at = now_ms() + backoff_ms(s->dbq_attempt++);
+		atomic_fetch_add(&m->t->c.retried, 1);
+		m->dbq_retry_at = now_ms() + backoff_ms(m->dbq_attempt++);
 	}
 	else
 	{
@@ -378,24 +529,25 @@ dbq_done(EsRequest *req)
 
 		snprintf(err, sizeof(err), "delete_by_query for TRUNCATE failed with HTTP %ld: %.300s",
 				 st, req->resp.body.data ? req->resp.body.data : "");
-		atomic_fetch_add(&s->t->c.dead_lettered, 1);
-		catalog_dead_letter(main_cat, s->t, txn_get(s, s->barrier_seq)->end_lsn, NULL,
+		atomic_fetch_add(&m->t->c.dead_lettered, 1);
+		catalog_dead_letter(main_cat, m->t, txn_get(s, m->trunc_seq)->end_lsn, NULL,
 							"truncate", st, err, NULL, true);
-		target_set_error(s->t, "%s", err);
-		item_resolved(s, s->barrier_seq);
-		s->barrier = false;
+		target_set_error(m->t, "%s", err);
+		item_resolved(m, m->trunc_seq, 1);
+		m->trunc = false;
 	}
 	buf_free(&req->resp.body);
+	update_barrier(s);
 	advance_confirmed(s);
 }
 
 static bool
-lanes_quiet(Stream *s)
+member_quiet(Member *m)
 {
 	int			i;
 
-	for (i = 0; i < s->nlanes; i++)
-		if (s->lanes[i].busy || s->lanes[i].fill.nitems > 0)
+	for (i = 0; i < m->s->nlanes; i++)
+		if (m->lanes[i].busy || m->lanes[i].fill.nitems > 0)
 			return false;
 	return true;
 }
@@ -403,30 +555,39 @@ lanes_quiet(Stream *s)
 static void
 barrier_step(Stream *s)
 {
-	Buf			path = {0};
 	static const char body[] = "{\"query\":{\"match_all\":{}}}";
+	int			i;
 
-	if (!s->barrier || s->dbq_in_flight || !lanes_quiet(s) || now_ms() < s->dbq_retry_at)
-		return;
-	/*
-	 * delete_by_query only finds searchable documents: refresh first, so
-	 * documents indexed since the last refresh (or during a backfill with
-	 * refresh_interval -1) are deleted too.
-	 */
-	if (!s->dbq_refreshed)
-		buf_printf(&path, "/%s/_refresh", s->t->index_name);
-	else
-		buf_printf(&path, "/%s/_delete_by_query?conflicts=proceed&refresh=true", s->t->index_name);
-	buf_free(&s->dbq.resp.body);
-	memset(&s->dbq, 0, sizeof(s->dbq));
-	s->dbq.done = dbq_done;
-	s->dbq.arg = s;
-	s->dbq_in_flight = es_submit(&s->dbq, &s->t->ep, "POST", path.data,
-								 s->dbq_refreshed ? body : NULL,
-								 s->dbq_refreshed ? sizeof(body) - 1 : 0);
-	if (!s->dbq_in_flight)
-		s->dbq_retry_at = now_ms() + backoff_ms(s->dbq_attempt++);
-	buf_free(&path);
+	for (i = 0; i < s->nmembers; i++)
+	{
+		Member	   *m = s->members[i];
+		Buf			path = {0};
+
+		if (!m->trunc || m->gated || m->dbq_in_flight || !member_quiet(m) ||
+			now_ms() < m->dbq_retry_at)
+			continue;
+
+		/*
+		 * delete_by_query only finds searchable documents: refresh first, so
+		 * documents indexed since the last refresh (or during a backfill with
+		 * refresh_interval -1) are deleted too.
+		 */
+		if (!m->dbq_refreshed)
+			buf_printf(&path, "/%s/_refresh", m->t->index_name);
+		else
+			buf_printf(&path, "/%s/_delete_by_query?conflicts=proceed&refresh=true",
+					   m->t->index_name);
+		buf_free(&m->dbq.resp.body);
+		memset(&m->dbq, 0, sizeof(m->dbq));
+		m->dbq.done = dbq_done;
+		m->dbq.arg = m;
+		m->dbq_in_flight = es_submit(&m->dbq, &m->t->ep, "POST", path.data,
+									 m->dbq_refreshed ? body : NULL,
+									 m->dbq_refreshed ? sizeof(body) - 1 : 0);
+		if (!m->dbq_in_flight)
+			m->dbq_retry_at = now_ms() + backoff_ms(m->dbq_attempt++);
+		buf_free(&path);
+	}
 }
 
 /*
@@ -437,14 +598,14 @@ barrier_step(Stream *s)
  * after the TRUNCATE as stale.)
  */
 static void
-drop_unsent_of_txn(Stream *s, uint64_t seq)
+drop_unsent_of_txn(Member *m, uint64_t seq)
 {
 	int			i,
 				j;
 
-	for (i = 0; i < s->nlanes; i++)
+	for (i = 0; i < m->s->nlanes; i++)
 	{
-		Batch	   *f = &s->lanes[i].fill;
+		Batch	   *f = &m->lanes[i].fill;
 		Batch		kept = {0};
 		int			dropped = 0;
 
@@ -461,100 +622,75 @@ drop_unsent_of_txn(Stream *s, uint64_t seq)
 			kept.first_ms = f->first_ms;
 		batch_free(f);
 		*f = kept;
-		txn_get(s, seq)->pending -= dropped;
+		item_resolved(m, seq, dropped);
 	}
 }
 
 /*---- messages ----*/
 
 static void
-add_event(Stream *s, ItemOp op, uint64_t version, const char *id, size_t id_len,
+add_event(Member *m, ItemOp op, uint64_t version, const char *id, size_t id_len,
 		  const char *doc, size_t doc_len)
 {
-	Lane	   *l = &s->lanes[bulk_lane_of(id, id_len, s->nlanes)];
+	Lane	   *l = &m->lanes[bulk_lane_of(id, id_len, m->s->nlanes)];
+	uint64_t	seq = cur_txn(m->s);
 
-	if (!s->in_txn)
-	{
-		/* defensive: an event outside begin/commit gets its own entry */
-		s->cur_seq = txn_push(s);
-		s->in_txn = true;
-	}
-	txn_get(s, s->cur_seq)->pending++;
-	batch_add(&l->fill, op, s->t->index_json, version, true, id, id_len, doc, doc_len, s->cur_seq);
+	member_add_item(m, seq);
+	batch_add(&l->fill, op, m->t->index_json, version, true, id, id_len, doc, doc_len, seq);
 }
 
 static bool
-refetch(Stream *s, const WireMsg *m)
+refetch(Member *m, const WireMsg *w)
 {
 	bool		failed;
-	char	   *row = catalog_document_by_key(main_cat, s->t, s->cur_xid, m->body, m->body_len, &failed);
+	char	   *row = catalog_document_by_key(main_cat, m->t, m->s->cur_xid, w->body, w->body_len,
+											  &failed);
 	size_t		e;
 
 	if (failed)
 	{
-		target_set_error(s->t, "could not read the current row for a refetch event");
+		target_set_error(m->t, "could not read the current row for a refetch event");
 		return false;
 	}
 	if (!row)
 		return true;			/* row is gone: a later delete event follows */
 	if (wire_json_string_end(row, strlen(row), &e) && row[e] == ' ')
-		add_event(s, ITEM_INDEX, m->version, row, e, row + e + 1, strlen(row + e + 1));
+		add_event(m, ITEM_INDEX, w->version, row, e, row + e + 1, strlen(row + e + 1));
 	else
-		target_set_error(s->t, "reindex.document_by_key returned a malformed result");
+		target_set_error(m->t, "reindex.document_by_key returned a malformed result");
 	free(row);
 	return true;
 }
 
+/* One event for one member. */
 static bool
-handle_payload(Stream *s, const char *p, size_t n)
+member_event(Member *m, const WireMsg *w)
 {
-	WireMsg		m;
-	const char *err;
+	Stream	   *s = m->s;
 
-	if (!wire_parse(p, n, &m, &err))
+	switch (w->type)
 	{
-		target_set_error(s->t, "malformed message from the output plugin (%s): %.120s", err, p);
-		return false;
-	}
-	switch (m.type)
-	{
-		case WIRE_BEGIN:
-			s->cur_xid = m.xid;
-			s->cur_seq = txn_push(s);
-			s->in_txn = true;
-			break;
-		case WIRE_COMMIT:
-			if (s->in_txn)
-			{
-				Txn		   *x = txn_get(s, s->cur_seq);
-
-				x->end_lsn = m.version;
-				x->committed = true;
-			}
-			s->in_txn = false;
-			advance_confirmed(s);
-			break;
 		case WIRE_INDEX:
-			add_event(s, ITEM_INDEX, m.version, m.id, m.id_len, m.body, m.body_len);
+			add_event(m, ITEM_INDEX, w->version, w->id, w->id_len, w->body, w->body_len);
 			break;
 		case WIRE_DELETE:
-			add_event(s, ITEM_DELETE, m.version, m.id, m.id_len, NULL, 0);
+			add_event(m, ITEM_DELETE, w->version, w->id, w->id_len, NULL, 0);
 			break;
 		case WIRE_REFETCH:
-			return refetch(s, &m);
+			return refetch(m, w);
 		case WIRE_TRUNCATE:
-			if (!s->in_txn)
 			{
-				s->cur_seq = txn_push(s);
-				s->in_txn = true;
+				uint64_t	seq = cur_txn(s);
+
+				drop_unsent_of_txn(m, seq);
+				member_add_item(m, seq);
+				m->trunc = true;
+				m->trunc_seq = seq;
+				m->dbq_refreshed = false;
+				m->dbq_attempt = 0;
+				m->dbq_retry_at = 0;
+				s->barrier = true;
 			}
-			drop_unsent_of_txn(s, s->cur_seq);
-			txn_get(s, s->cur_seq)->pending++;
-			s->barrier = true;
-			s->barrier_seq = s->cur_seq;
-			s->dbq_refreshed = false;
-			s->dbq_attempt = 0;
-			s->dbq_retry_at = 0;
 			break;
 		case WIRE_TRUNCATE_PARTITION:
 
@@ -566,21 +702,109 @@ handle_payload(Stream *s, const char *p, size_t n)
 			 * is rebuilt.
 			 */
 			{
-				char	   *part = wire_json_string_decode(m.id, m.id_len);
+				char	   *part = wire_json_string_decode(w->id, w->id_len);
 				char		err[512];
 
 				snprintf(err, sizeof(err),
 						 "TRUNCATE of partition %s of the source is not applied: its documents stay in the index until it is rebuilt",
 						 part ? part : "?");
-				atomic_fetch_add(&s->t->c.dead_lettered, 1);
-				catalog_dead_letter(main_cat, s->t, m.version, part, "truncate_partition",
+				atomic_fetch_add(&m->t->c.dead_lettered, 1);
+				catalog_dead_letter(main_cat, m->t, w->version, part, "truncate_partition",
 									0, err, NULL, true);
-				target_set_error(s->t, "%s", err);
+				target_set_error(m->t, "%s", err);
 				free(part);
 			}
 			break;
+		default:
+			break;
 	}
 	return true;
+}
+
+/* Handling of one line: 1 go on, 0 error, 2 the stop LSN is reached. */
+static int
+handle_payload(Stream *s, const char *p, size_t n)
+{
+	WireMsg		w;
+	const char *err;
+	int			set = -1;
+	int			i;
+
+	if (n > 0 && p[0] >= '0' && p[0] <= '9')
+	{
+		/* option targets: "<set> " first */
+		set = 0;
+		while (n > 0 && p[0] >= '0' && p[0] <= '9' && set < 1000000)
+		{
+			set = set * 10 + (p[0] - '0');
+			p++;
+			n--;
+		}
+		if (n == 0 || p[0] != ' ')
+		{
+			log_error(s->label, "malformed set tag from the output plugin: %.120s", p);
+			return 0;
+		}
+		p++;
+		n--;
+	}
+	if (!wire_parse(p, n, &w, &err))
+	{
+		log_error(s->label, "malformed message from the output plugin (%s): %.120s", err, p);
+		if (s->nmembers > 0)
+			target_set_error(s->members[0]->t, "malformed message from the output plugin (%s): %.120s",
+							 err, p);
+		return 0;
+	}
+	if (s->stop_at && w.version > s->stop_at)
+	{
+		/* everything up to the stop LSN was received (commit order) */
+		s->stop_reached = true;
+		if (s->recv_pos < s->stop_at)
+			s->recv_pos = s->stop_at;
+		return 2;
+	}
+	switch (w.type)
+	{
+		case WIRE_BEGIN:
+			s->cur_xid = w.xid;
+			s->cur_version = w.version;
+			s->in_txn = true;
+			s->cur_pushed = false;
+			break;
+		case WIRE_COMMIT:
+			if (s->in_txn && s->cur_pushed)
+			{
+				Txn		   *x = txn_get(s, s->cur_seq);
+
+				x->end_lsn = w.version;
+				x->committed = true;
+			}
+			if (w.version > s->recv_pos)
+				s->recv_pos = w.version;
+			s->in_txn = false;
+			s->cur_pushed = false;
+			advance_confirmed(s);
+			break;
+		default:
+			if (!s->in_txn)
+			{
+				s->in_txn = true;
+				s->cur_pushed = false;
+			}
+			s->cur_version = w.version;
+			for (i = 0; i < s->nmembers; i++)
+			{
+				Member	   *m = s->members[i];
+
+				if (m->set != set || w.version <= m->skip_le)
+					continue;
+				if (!member_event(m, &w))
+					return 0;
+			}
+			break;
+	}
+	return 1;
 }
 
 /*
@@ -597,8 +821,15 @@ handle_lines(Stream *s, const char *p, const char *end)
 		const char *nl = memchr(p, '\n', end - p);
 		const char *le = nl ? nl : end;
 
-		if (le > p && !handle_payload(s, p, le - p))
-			return false;
+		if (le > p)
+		{
+			int			r = handle_payload(s, p, le - p);
+
+			if (r == 0)
+				return false;
+			if (r == 2)
+				return true;	/* the rest is above the stop LSN */
+		}
 		p = le + 1;
 		if (s->barrier && p < end)
 		{
@@ -616,24 +847,94 @@ handle_lines(Stream *s, const char *p, const char *end)
 static bool
 blocked(Stream *s)
 {
+	int			i,
+				j;
+
+	if (s->barrier || s->draining || s->paused || s->stop_reached)
+		return true;
+	for (i = 0; i < s->nmembers; i++)
+	{
+		Member	   *m = s->members[i];
+
+		for (j = 0; j < s->nlanes; j++)
+			if ((m->lanes[j].busy || m->gated) && lane_full(&m->lanes[j]))
+				return true;
+	}
+	return false;
+}
+
+static Member *
+member_new(Stream *s, const StreamMember *sm)
+{
+	Member	   *m = calloc(1, sizeof(Member));
 	int			i;
 
-	if (s->barrier || s->draining)
-		return true;
+	if (!m)
+		fatal("out of memory");
+	m->s = s;
+	m->t = sm->t;
+	m->set = sm->set;
+	m->skip_le = sm->skip_le;
+	m->gated = sm->gated;
+	m->lanes = calloc(s->nlanes, sizeof(Lane));
+	if (!m->lanes)
+		fatal("out of memory");
 	for (i = 0; i < s->nlanes; i++)
-		if (s->lanes[i].busy && lane_full(&s->lanes[i]))
-			return true;
-	return false;
+		m->lanes[i].m = m;
+	return m;
+}
+
+/* Cancel what the member has at the cluster and forget its items. */
+static void
+member_free(Member *m, bool abandon)
+{
+	Stream	   *s = m->s;
+	size_t		i;
+	int			k;
+
+	for (k = 0; k < s->nlanes; k++)
+	{
+		if (m->lanes[k].in_flight)
+			es_cancel(&m->lanes[k].req);
+		batch_free(&m->lanes[k].fill);
+		batch_free(&m->lanes[k].sent);
+		buf_free(&m->lanes[k].req.resp.body);
+	}
+	if (m->dbq_in_flight)
+		es_cancel(&m->dbq);
+	buf_free(&m->dbq.resp.body);
+	if (abandon)
+		for (i = 0; i < m->qlen; i++)
+			txn_get(s, mtxn_at(m, i)->seq)->pending -= mtxn_at(m, i)->pending;
+	free(m->lanes);
+	free(m->q);
+	free(m);
+}
+
+static Member *
+find_member(Stream *s, const Target *t)
+{
+	int			i;
+
+	for (i = 0; i < s->nmembers; i++)
+		if (s->members[i]->t == t)
+			return s->members[i];
+	return NULL;
 }
 
 /*---- public ----*/
 
+/*
+ * START_REPLICATION on slot from start with these members.  With targets NULL
+ * the stream is a target's own (one member, the plugin's table option);
+ * otherwise targets is the plugin's targets option.
+ */
 Stream *
-stream_open(Target *t, char **err)
+stream_open(const char *slot, uint64_t start, const char *targets,
+			const StreamMember *members, int nmembers, char **err)
 {
 	Stream	   *s;
 	PGconn	   *repl;
-	uint64_t	start = t->confirmed_lsn > t->consistent_point ? t->confirmed_lsn : t->consistent_point;
 	int			i;
 
 	repl = catalog_connect(opt.conninfo, true, "-c idle_in_transaction_session_timeout=0");
@@ -642,22 +943,133 @@ stream_open(Target *t, char **err)
 		*err = strdup("could not open a replication connection");
 		return NULL;
 	}
-	if (!repl_start(repl, t, start, err))
+	if (!repl_start(repl, slot, start, targets ? NULL : members[0].t, targets, err))
 	{
 		PQfinish(repl);
 		return NULL;
 	}
 	s = calloc(1, sizeof(Stream));
-	s->t = t;
+	if (!s)
+		fatal("out of memory");
 	s->repl = repl;
+	s->label = strdup(targets ? slot : members[0].t->index_name);
 	s->nlanes = opt.max_inflight > 0 ? opt.max_inflight : 1;
-	s->lanes = calloc(s->nlanes, sizeof(Lane));
-	for (i = 0; i < s->nlanes; i++)
-		s->lanes[i].s = s;
+	for (i = 0; i < nmembers; i++)
+		stream_add_member(s, &members[i]);
 	s->confirmed = start;
+	s->recv_pos = start;
 	s->fb_sent = start;
 	s->last_fb_ms = now_ms();
 	return s;
+}
+
+/* A target's own slot, from its confirmed position. */
+Stream *
+stream_open_own(Target *t, char **err)
+{
+	uint64_t	start = t->confirmed_lsn > t->consistent_point ? t->confirmed_lsn : t->consistent_point;
+	StreamMember sm = {t, -1, 0, false};
+
+	return stream_open(t->slot_name, start, NULL, &sm, 1, err);
+}
+
+void
+stream_add_member(Stream *s, const StreamMember *sm)
+{
+	s->members = realloc(s->members, sizeof(Member *) * (s->nmembers + 1));
+	if (!s->members)
+		fatal("out of memory");
+	s->members[s->nmembers++] = member_new(s, sm);
+}
+
+/*
+ * Take a member out: what it has at the cluster is cancelled and its
+ * unacknowledged items no longer hold the stream's position (the caller has
+ * made sure its events are delivered another way, or not needed).
+ */
+void
+stream_remove_member(Stream *s, const Target *t)
+{
+	int			i;
+
+	for (i = 0; i < s->nmembers; i++)
+		if (s->members[i]->t == t)
+		{
+			member_free(s->members[i], true);
+			memmove(&s->members[i], &s->members[i + 1],
+					sizeof(Member *) * (s->nmembers - i - 1));
+			s->nmembers--;
+			break;
+		}
+	update_barrier(s);
+	advance_confirmed(s);
+}
+
+bool
+stream_has_member(Stream *s, const Target *t)
+{
+	return find_member(s, t) != NULL;
+}
+
+void
+stream_set_gate(Stream *s, const Target *t, bool gated)
+{
+	Member	   *m = find_member(s, t);
+
+	if (m)
+		m->gated = gated;
+	advance_confirmed(s);
+}
+
+/* Oldest unacknowledged transaction of one member (0: none), its time. */
+uint64_t
+stream_member_oldest_ms(Stream *s, const Target *t)
+{
+	Member	   *m = find_member(s, t);
+
+	if (!m)
+		return 0;
+	member_acked(m);
+	return m->qlen > 0 ? txn_get(s, m->q[m->qhead].seq)->recv_ms : 0;
+}
+
+/* Apply nothing above lsn; stop reading once everything up to it came. */
+void
+stream_set_stop(Stream *s, uint64_t lsn)
+{
+	s->stop_at = lsn;
+	if (s->recv_pos >= lsn && !s->in_txn)
+		s->stop_reached = true;
+	s->reply_now = true;
+}
+
+/* Everything up to the stop LSN was received and acknowledged. */
+bool
+stream_stop_done(Stream *s)
+{
+	if (s->stop_at && !s->stop_reached && !s->in_txn && s->recv_pos >= s->stop_at)
+		s->stop_reached = true;
+	return s->stop_reached && stream_idle(s);
+}
+
+void
+stream_pause(Stream *s, bool paused)
+{
+	s->paused = paused;
+}
+
+/* The position a member joining now must take over from. */
+uint64_t
+stream_position(Stream *s)
+{
+	return s->in_txn && s->cur_version > s->recv_pos ? s->cur_version : s->recv_pos;
+}
+
+/* Between transactions, no barrier and nothing held: members may change. */
+bool
+stream_between_txns(Stream *s)
+{
+	return !s->in_txn && !s->barrier && !s->held;
 }
 
 void
@@ -667,26 +1079,18 @@ stream_close(Stream *s)
 
 	if (!s)
 		return;
-	for (i = 0; i < s->nlanes; i++)
-	{
-		if (s->lanes[i].in_flight)
-			es_cancel(&s->lanes[i].req);
-		batch_free(&s->lanes[i].fill);
-		batch_free(&s->lanes[i].sent);
-		buf_free(&s->lanes[i].req.resp.body);
-	}
-	if (s->dbq_in_flight)
-		es_cancel(&s->dbq);
-	buf_free(&s->dbq.resp.body);
+	for (i = 0; i < s->nmembers; i++)
+		member_free(s->members[i], false);
+	s->nmembers = 0;
 	if (!s->broken)
 	{
-		advance_confirmed(s);
 		repl_send_feedback(s->repl, s->written > s->confirmed ? s->written : s->confirmed,
 						   s->confirmed, false);
 		repl_finish(s->repl);
 	}
 	PQfinish(s->repl);
-	free(s->lanes);
+	free(s->members);
+	free(s->label);
 	free(s->q);
 	free(s->held);
 	free(s);
@@ -704,18 +1108,31 @@ stream_set_draining(Stream *s)
 	s->draining = true;
 }
 
-/* Draining: nothing outstanding at the cluster any more. */
+/* Draining: nothing outstanding at the cluster any more (gated members aside). */
 bool
 stream_drained(Stream *s)
 {
-	return lanes_quiet(s) && !s->dbq_in_flight;
+	int			i;
+
+	for (i = 0; i < s->nmembers; i++)
+		if ((!s->members[i]->gated && !member_quiet(s->members[i])) ||
+			s->members[i]->dbq_in_flight)
+			return false;
+	return true;
 }
 
 /* Nothing received is unacknowledged. */
 bool
 stream_idle(Stream *s)
 {
-	return s->qlen == 0 && !s->in_txn && lanes_quiet(s) && !s->barrier;
+	int			i;
+
+	if (s->qlen > 0 || s->in_txn || s->barrier)
+		return false;
+	for (i = 0; i < s->nmembers; i++)
+		if (!member_quiet(s->members[i]))
+			return false;
+	return true;
 }
 
 uint64_t
@@ -737,10 +1154,21 @@ stream_request_reply(Stream *s)
 	s->reply_now = true;
 }
 
+static void
+member_set_error(Stream *s, const char *fmt, const char *detail)
+{
+	int			i;
+
+	for (i = 0; i < s->nmembers; i++)
+		target_set_error(s->members[i]->t, fmt, detail);
+	if (s->nmembers == 0)
+		log_warn(s->label, fmt, detail);
+}
+
 /*
  * One turn of work: retries due, reading what the server sent (unless
- * blocked), sending batches, the barrier and feedback.  Returns false when
- * the connection is lost or the stream is in error; the caller closes it and
+ * blocked), sending batches, barriers and feedback.  Returns false when the
+ * connection is lost or the stream is in error; the caller closes it and
  * reconnects later from the confirmed position.
  */
 bool
@@ -748,17 +1176,19 @@ stream_work(Stream *s)
 {
 	uint64_t	now = now_ms();
 	int			i,
+				j,
 				nmsg = 0;
 	bool		drained = false;
 
 	s->more = false;
-	for (i = 0; i < s->nlanes; i++)
-	{
-		Lane	   *l = &s->lanes[i];
+	for (i = 0; i < s->nmembers; i++)
+		for (j = 0; j < s->nlanes; j++)
+		{
+			Lane	   *l = &s->members[i]->lanes[j];
 
-		if (l->busy && !l->in_flight && now >= l->retry_at)
-			lane_submit(l);
-	}
+			if (l->busy && !l->in_flight && now >= l->retry_at)
+				lane_submit(l);
+		}
 	if (s->held && !s->barrier)
 	{
 		char	   *h = s->held;
@@ -785,7 +1215,7 @@ stream_work(Stream *s)
 		{
 			PGresult   *r = PQgetResult(s->repl);
 
-			target_set_error(s->t, "replication stream ended: %s",
+			member_set_error(s, "replication stream ended: %s",
 							 n == -2 ? PQerrorMessage(s->repl) :
 							 (r ? PQresultErrorMessage(r) : "server closed the stream"));
 			if (r)
@@ -798,7 +1228,7 @@ stream_work(Stream *s)
 		{
 			uint64_t	start = fe_recvint64(buf + 1);
 
-			if (start > s->written)
+			if (start > s->written && (!s->stop_at || start <= s->stop_at))
 				s->written = start;
 			if (!handle_lines(s, buf + 25, buf + n))
 			{
@@ -806,19 +1236,27 @@ stream_work(Stream *s)
 				return false;
 			}
 			/* a full batch goes out at once: fills stay bounded (RSS) */
-			for (i = 0; i < s->nlanes; i++)
-				if (!s->lanes[i].busy && lane_full(&s->lanes[i]))
-					lane_send_fill(&s->lanes[i]);
+			for (i = 0; i < s->nmembers; i++)
+				for (j = 0; j < s->nlanes && !s->members[i]->gated; j++)
+					if (!s->members[i]->lanes[j].busy && lane_full(&s->members[i]->lanes[j]))
+						lane_send_fill(&s->members[i]->lanes[j]);
 		}
 		else if (buf[0] == 'k' && n >= 18)
 		{
 			uint64_t	end = fe_recvint64(buf + 1);
 
-			if (end > s->keepalive_end)
-				s->keepalive_end = end;
+			if (s->stop_at && end >= s->stop_at)
+			{
+				end = s->stop_at;
+				if (!s->in_txn)
+					s->stop_reached = true;
+			}
+			if (!s->in_txn && end > s->recv_pos)
+				s->recv_pos = end;
 			if (end > s->written)
 				s->written = end;
-			s->t->server_wal_end = end;
+			for (i = 0; i < s->nmembers; i++)
+				s->members[i]->t->server_wal_end = end;
 			if (buf[17])
 				s->reply_now = true;
 			advance_confirmed(s);
@@ -829,15 +1267,22 @@ stream_work(Stream *s)
 	if (!drained && !blocked(s))
 		s->more = true;
 	now = now_ms();
-	for (i = 0; i < s->nlanes; i++)
+	for (i = 0; i < s->nmembers; i++)
 	{
-		Lane	   *l = &s->lanes[i];
+		Member	   *m = s->members[i];
 
-		if (l->busy || l->fill.nitems == 0)
+		if (m->gated)
 			continue;
-		if (drained || s->draining || s->barrier || lane_full(l) ||
-			now - l->fill.first_ms >= (uint64_t) opt.flush_interval_ms)
-			lane_send_fill(l);
+		for (j = 0; j < s->nlanes; j++)
+		{
+			Lane	   *l = &m->lanes[j];
+
+			if (l->busy || l->fill.nitems == 0)
+				continue;
+			if (drained || s->draining || m->trunc || s->stop_reached || lane_full(l) ||
+				now - l->fill.first_ms >= (uint64_t) opt.flush_interval_ms)
+				lane_send_fill(l);
+		}
 	}
 	barrier_step(s);
 	advance_confirmed(s);
@@ -851,7 +1296,7 @@ stream_work(Stream *s)
 		if (!repl_send_feedback(s->repl, s->written > s->confirmed ? s->written : s->confirmed,
 								s->confirmed, ask))
 		{
-			target_set_error(s->t, "could not send feedback: %s", PQerrorMessage(s->repl));
+			member_set_error(s, "could not send feedback: %s", PQerrorMessage(s->repl));
 			s->broken = true;
 			return false;
 		}
@@ -868,29 +1313,34 @@ stream_timeout_ms(Stream *s)
 {
 	uint64_t	now = now_ms();
 	int64_t		best = FEEDBACK_INTERVAL_MS;
-	int			i;
+	int			i,
+				j;
 
-	for (i = 0; i < s->nlanes; i++)
+	for (i = 0; i < s->nmembers; i++)
 	{
-		Lane	   *l = &s->lanes[i];
+		Member	   *m = s->members[i];
 
-		int64_t		d = best;
+		for (j = 0; j < s->nlanes && !m->gated; j++)
+		{
+			Lane	   *l = &m->lanes[j];
+			int64_t		d = best;
 
-		if (l->busy && !l->in_flight)
-			d = l->retry_at > now ? (int64_t) (l->retry_at - now) : 0;
-		else if (!l->busy && l->fill.nitems > 0)
-			d = 0;
-		if (d < best)
-			best = d;
+			if (l->busy && !l->in_flight)
+				d = l->retry_at > now ? (int64_t) (l->retry_at - now) : 0;
+			else if (!l->busy && l->fill.nitems > 0)
+				d = 0;
+			if (d < best)
+				best = d;
+		}
+		if (m->trunc && !m->dbq_in_flight && !m->gated)
+		{
+			int64_t		d = m->dbq_retry_at > now ? (int64_t) (m->dbq_retry_at - now) : 0;
+
+			if (d < best)
+				best = d;
+		}
 	}
-	if (s->barrier && !s->dbq_in_flight)
-	{
-		int64_t		d = s->dbq_retry_at > now ? (int64_t) (s->dbq_retry_at - now) : 0;
-
-		if (d < best)
-			best = d;
-	}
-	if (s->more)
+	if (s->more || (s->held && !s->barrier))
 		best = 0;
 	if (s->confirmed > s->fb_sent)
 		best = best < FEEDBACK_MIN_GAP_MS ? best : FEEDBACK_MIN_GAP_MS;

@@ -42,6 +42,8 @@ typedef struct Options
 	int			status_interval_ms;
 	int			alias_check_interval_ms;	/* 0 = no alias drift repair */
 	long		request_timeout_ms;	/* --request-timeout: every HTTP request */
+	int64_t		detach_lag_bytes;	/* shared slot: detach a target this far behind */
+	int			detach_after_ms;	/* ... or whose oldest event waits this long */
 	bool		log_json;
 	const char *metrics_address;	/* --metrics-address, or NULL */
 	bool		compress;		/* --compress: gzip _bulk bodies */
@@ -256,7 +258,12 @@ typedef struct Target
 	char	   *index_name;
 	char	   *index_json;		/* index name as a JSON string */
 	char	   *source;			/* regclass text */
-	char	   *slot_name;
+	char	   *slot_name;		/* the slot feeding it: its own, or the shared one */
+	bool		shared;			/* catalog feed = 'shared' */
+	uint64_t	handover_lsn;	/* shared: events above this come from the shared slot */
+	char	   *source_oid;
+	char	   *include_q;		/* quoted identifiers, comma-separated, or NULL */
+	char	   *exclude_q;
 	char	   *include_cols;	/* comma-separated or NULL */
 	char	   *exclude_cols;
 	char	   *include_arr;	/* text[] literal or NULL */
@@ -283,6 +290,7 @@ typedef struct Target
 									 * after a reopen clears that note */
 	bool		seen;			/* present in the last catalog read */
 	uint64_t	retry_at_ms;
+	uint64_t	handover_retry_at;
 	int			attempt;
 	struct Stream *stream;
 	struct Backfill *bf;
@@ -332,6 +340,11 @@ int			catalog_slot_exists(PGconn *c, const char *slot, uint64_t *confirmed);
 bool		catalog_drop_slot(PGconn *c, const char *slot);
 int			catalog_try_slot_lock(PGconn *c, Target *t, bool unlock);
 uint64_t	catalog_read_consistent_point(PGconn *c, Target *t);
+bool		catalog_shared_slot_name(PGconn *c, char *out, size_t n);
+int			catalog_commit_handover(PGconn *c, Target *t, const char *shared_slot, uint64_t lsn);
+int			catalog_commit_detach(PGconn *c, Target *t, const char *own_slot, uint64_t lsn,
+								  const char *reason);
+bool		catalog_copy_slot(PGconn *c, const char *src, const char *dst);
 
 /* blocking _bulk with retries (es_client.c), for backfill and replay threads */
 typedef void (*BulkItemDone) (void *arg, const char *item, size_t len, uint64_t seq,
@@ -353,9 +366,10 @@ void		bulk_retrying_target(void *target, const char *why);
 void		bulk_index_lost_target(void *target, const char *error);
 
 /*---- replication protocol (replication.c) ----*/
-bool		repl_create_slot(PGconn *repl, const char *slot, bool temporary,
+bool		repl_create_slot(PGconn *repl, const char *slot, bool temporary, bool export,
 							 uint64_t *cp, char **snapshot, char **err);
-bool		repl_start(PGconn *repl, Target *t, uint64_t start, char **err);
+bool		repl_start(PGconn *repl, const char *slot, uint64_t start, const Target *own,
+					   const char *targets, char **err);
 bool		repl_send_feedback(PGconn *repl, uint64_t write, uint64_t flush, bool reply);
 int			repl_read(PGconn *repl, char **buf);
 void		repl_finish(PGconn *repl);
@@ -363,7 +377,26 @@ uint64_t	fe_recvint64(const char *p);
 
 /*---- streaming (stream.c) ----*/
 typedef struct Stream Stream;
-Stream	   *stream_open(Target *t, char **err);
+typedef struct StreamMember
+{
+	Target	   *t;
+	int			set;			/* line tag (plugin option targets), -1: untagged */
+	uint64_t	skip_le;		/* events at or below this version are not applied */
+	bool		gated;			/* queued but not sent until the gate opens */
+} StreamMember;
+Stream	   *stream_open(const char *slot, uint64_t start, const char *targets,
+						const StreamMember *members, int nmembers, char **err);
+Stream	   *stream_open_own(Target *t, char **err);
+void		stream_add_member(Stream *s, const StreamMember *sm);
+void		stream_remove_member(Stream *s, const Target *t);
+bool		stream_has_member(Stream *s, const Target *t);
+void		stream_set_gate(Stream *s, const Target *t, bool gated);
+uint64_t	stream_member_oldest_ms(Stream *s, const Target *t);
+void		stream_set_stop(Stream *s, uint64_t lsn);
+bool		stream_stop_done(Stream *s);
+void		stream_pause(Stream *s, bool paused);
+uint64_t	stream_position(Stream *s);
+bool		stream_between_txns(Stream *s);
 void		stream_close(Stream *s);
 int			stream_socket(Stream *s);
 bool		stream_work(Stream *s);
@@ -374,6 +407,16 @@ void		stream_request_reply(Stream *s);
 uint64_t	stream_confirmed(Stream *s);
 uint64_t	stream_oldest_unacked_ms(Stream *s);
 int			stream_timeout_ms(Stream *s);
+
+/*---- the shared slot: fan-out, handover, detach (handover.c) ----*/
+extern char shared_slot_name[64];
+void		shared_drive(Target **targets, int n);
+Stream	   *shared_stream(void);
+bool		shared_feeds(const Target *t);
+void		shared_forget(Target *t);
+bool		shared_work(void);
+void		shared_close(void);
+bool		shared_elsewhere(void);
 
 /*---- backfill (backfill.c) ----*/
 typedef struct Backfill Backfill;

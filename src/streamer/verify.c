@@ -841,7 +841,7 @@ take_snapshot(Run *r)
 	if (!repl)
 		return fail(r, "could not open a replication connection");
 	snprintf(slot, sizeof(slot), "reindex_verify_%" PRId64 "_%d", r->id, (int) getpid());
-	if (!repl_create_slot(repl, slot, true, &r->C, &snapshot, &err))
+	if (!repl_create_slot(repl, slot, true, true, &r->C, &snapshot, &err))
 	{
 		fail(r, "could not create the temporary slot %s: %s", slot, err ? err : "unknown error");
 		free(err);

@@ -320,6 +320,11 @@ class Env:
         return oracle.wait_for(lambda: self.job_state(job) in states and self.job_state(job), timeout,
                                "job %s to reach %s (is %s)" % (job, states, self.job_state(job)))
 
+    def wait_shared(self, index, timeout=120):
+        """Wait until the target of `index` is fed by the database's shared slot."""
+        return oracle.wait_for(lambda: (self.target_row(index) or {}).get("feed") == "shared", timeout,
+                               "index %s to be handed over to the shared slot" % index)
+
     def swap(self, alias):
         self.sql("SELECT reindex.reindex_swap_alias(%s)", (alias,))
 

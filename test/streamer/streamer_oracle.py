@@ -196,14 +196,20 @@ def wait_for(cond, timeout, what, interval=0.05):
 
 def quiesce(conn, es_url, index, lsn=None, timeout=120):
     """Wait until the target of `index` has confirmed `lsn` (default: the
-    current WAL position now, after the caller's last write), then refresh."""
+    current WAL position now, after the caller's last write), then refresh.
+    The slot feeding a target changes when it is handed over to the shared
+    slot (or detached from it), so it is looked up on every poll."""
     if lsn is None:
         lsn = current_lsn(conn)
+
+    def confirmed():
+        info = target_info(conn, index)
+        return info["slot"], slot_confirmed(conn, info["slot"]) or 0
+
+    wait_for(lambda: confirmed()[1] >= lsn, timeout,
+             "the slot of index %s to confirm %s (%s at %s)" % (
+                 index, int_to_lsn(lsn), confirmed()[0], int_to_lsn(confirmed()[1])))
     info = target_info(conn, index)
-    wait_for(lambda: (slot_confirmed(conn, info["slot"]) or 0) >= lsn, timeout,
-             "slot %s of index %s to confirm %s (at %s)" % (
-                 info["slot"], index, int_to_lsn(lsn),
-                 int_to_lsn(slot_confirmed(conn, info["slot"]) or 0)))
     status, res = http("POST", "%s/%s/_refresh" % (es_url, index))
     if status != 200:
         raise AssertionError("refresh of %s failed: %s %s" % (index, status, res))

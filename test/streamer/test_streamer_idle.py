@@ -14,7 +14,6 @@ def test_idle_target_confirms_keepalive_position(env):
     job = env.begin("quiet", "quiet", "quiet_v1")
     env.start_streamer("idle")
     env.wait_job(job, "ready")
-    slot = env.target_of("quiet_v1")["slot"]
 
     # WAL that is not the target's: other-table writes and a logical message
     env.sql("INSERT INTO noise (v) SELECT 'x' FROM generate_series(1, 1000)")
@@ -23,11 +22,14 @@ def test_idle_target_confirms_keepalive_position(env):
     point = env.lsn()
 
     def confirmed():
-        return lsn_to_int(env.one("SELECT confirmed_flush_lsn::text FROM pg_replication_slots "
-                                  "WHERE slot_name = %s", (slot,)))
+        # the slot feeding it (its own, then the shared one after the handover)
+        rows = env.sql("SELECT s.confirmed_flush_lsn::text FROM pg_replication_slots s"
+                       " JOIN reindex.target t ON t.slot_name = s.slot_name WHERE t.index_name = %s",
+                       ("quiet_v1",))
+        return lsn_to_int(rows[0][0]) if rows else 0
 
     wait_for(lambda: confirmed() >= point, 60,
-             "slot %s to confirm past %s (at %s)" % (slot, int_to_lsn(point), int_to_lsn(confirmed())))
+             "the slot of quiet_v1 to confirm past %s (at %s)" % (int_to_lsn(point), int_to_lsn(confirmed())))
     wait_for(lambda: lsn_to_int(env.one("SELECT confirmed_lsn::text FROM reindex.target WHERE index_name = %s",
                                         ("quiet_v1",)) or "0/0") >= point,
              30, "the catalog's confirmed_lsn of quiet_v1 to pass %s" % int_to_lsn(point))

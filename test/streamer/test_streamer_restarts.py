@@ -71,12 +71,13 @@ def test_kill9_mid_stream(env):
     load = Workload(env, "crash_st", 100000, seed=7)
     load.run_until(lambda: env.job_state(job) == "ready", max_steps=2000, min_steps=50)
     env.wait_job(job, "ready")
-    slot = env.target_of("crash_st_v1")["slot"]
     for round_no in range(3):
         load.run(300)
         s.kill9()                      # events sent, maybe acknowledged, maybe not confirmed
         load.run(100)                  # writes while no streamer runs
         s = env.start_streamer("crash2")
+    env.wait_shared("crash_st_v1")
+    slot = env.target_of("crash_st_v1")["slot"]
     confirmed_before = oracle_confirmed(env, slot)
     env.reconcile(["crash_st_v1"], audit)
     assert oracle_confirmed(env, slot) >= confirmed_before
@@ -142,6 +143,7 @@ def test_catalog_outage_does_not_hold_the_streams(env):
     job = env.begin("catout", "catout", "catout_v1")
     env.start_streamer("catout")
     env.wait_job(job, "ready")
+    env.wait_shared("catout_v1")
     slot = env.target_row("catout_v1")["slot_name"]
     db = env.one("SELECT current_database()")
     adm = psycopg2.connect(env.pg.dsn(dbname="template1"))   # a database may not lock itself out
