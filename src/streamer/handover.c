@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "streamer.h"
 
@@ -69,6 +70,18 @@ fault_point(const char *name)
 		log_warn(NULL, "fault injection: %s", name);
 		raise(SIGKILL);
 	}
+}
+
+/*
+ * REINDEX_STREAMER_HOLD_HANDOVER=<file>: while the file exists, a handover
+ * waits in step 2 (tests restart Postgres there).
+ */
+static bool
+handover_held(void)
+{
+	const char *f = getenv("REINDEX_STREAMER_HOLD_HANDOVER");
+
+	return f && access(f, F_OK) == 0;
 }
 
 static bool
@@ -545,6 +558,19 @@ release_to_holder(Target **targets, int n)
 	}
 }
 
+/* Step 2 learns the own walsender's position from keepalives: ask, 10/s. */
+static void
+ask_own_position(uint64_t now)
+{
+	static uint64_t last;
+
+	if (now - last >= 100)
+	{
+		stream_request_reply(ho->stream);
+		last = now;
+	}
+}
+
 void
 shared_drive(Target **targets, int n)
 {
@@ -607,6 +633,8 @@ shared_drive(Target **targets, int n)
 	{
 		if (!ho->stream)
 			abort_handover("its own stream ended");
+		else if (ho_phase == 2 && handover_held())
+			ask_own_position(now);
 		else if (now - ho_started > HANDOVER_TIMEOUT_MS)
 			abort_handover("timed out");
 		else if (ho_phase == 1 && stream_idle(shared))
@@ -614,7 +642,7 @@ shared_drive(Target **targets, int n)
 		else if (ho_phase == 2 && stream_stop_done(ho->stream))
 			finish_handover();
 		else if (ho_phase == 2)
-			stream_request_reply(ho->stream);
+			ask_own_position(now);
 		return;
 	}
 	for (i = 0; i < n; i++)
@@ -641,6 +669,16 @@ shared_forget(Target *t)
 		stream_remove_member(shared, t);
 }
 
+/* The shared stream ended (stream_work said so): close it, retry later. */
+void
+shared_broken(void)
+{
+	if (ho)
+		abort_handover("the shared stream ended");
+	close_shared();
+	shared_retry_at = now_ms() + backoff_ms(shared_attempt++);
+}
+
 /* Work of the shared stream; false when it ended (it is closed, retried later). */
 bool
 shared_work(void)
@@ -649,10 +687,7 @@ shared_work(void)
 		return true;
 	if (stream_work(shared))
 		return true;
-	if (ho)
-		abort_handover("the shared stream ended");
-	close_shared();
-	shared_retry_at = now_ms() + backoff_ms(shared_attempt++);
+	shared_broken();
 	return false;
 }
 

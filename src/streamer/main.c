@@ -935,7 +935,15 @@ main(int argc, char **argv)
 				PQfreemem(n);
 			}
 		}
-		shared_work();
+		if (shared_stream() && !stream_work(shared_stream()))
+		{
+			/* every member keeps the note until a new stream confirms past it */
+			for (i = 0; i < ntargets; i++)
+				if (shared_feeds(targets[i]))
+					note_stream_error(targets[i]);
+			shared_broken();
+			metrics_count_reconnect();
+		}
 		for (i = 0; i < ntargets; i++)
 		{
 			Target	   *t = targets[i];

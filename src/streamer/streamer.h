@@ -415,6 +415,7 @@ Stream	   *shared_stream(void);
 bool		shared_feeds(const Target *t);
 void		shared_forget(Target *t);
 bool		shared_work(void);
+void		shared_broken(void);
 void		shared_close(void);
 bool		shared_elsewhere(void);
 

@@ -228,14 +228,15 @@ def start_real_engine(workdir, shared, kind=None, args=()):
 class Streamer:
     """One reindex_streamer process; output goes to a log file."""
 
-    def __init__(self, binary, cluster, workdir, name, args):
+    def __init__(self, binary, cluster, workdir, name, args, env=None):
         self.name = name
         self.log_path = os.path.join(workdir, "streamer-%s.log" % name)
         self.log = open(self.log_path, "ab")
         cmd = [binary, "-d", cluster.dsn(), "--no-progress", "--log-format=json",
                "--status-interval=200", "--id=%s" % name] + list(args)
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **(env or {})))
 
     @property
     def pid(self):
@@ -348,11 +349,11 @@ class Env:
         return dict(zip(cols, row)) if row else None
 
     # -- streamers
-    def start_streamer(self, name="s1", args=()):
+    def start_streamer(self, name="s1", args=(), env=None):
         binary = streamer_binary()
         if binary is None:
             pytest.fail("reindex_streamer is not built (make builds it)", pytrace=False)
-        s = Streamer(binary, self.pg, self.workdir, name, args)
+        s = Streamer(binary, self.pg, self.workdir, name, args, env)
         self.streamers.append(s)
         return s
 

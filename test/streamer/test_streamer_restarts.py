@@ -121,6 +121,7 @@ def test_stream_error_is_cleared_once_streaming_again(env):
     job = env.begin("sterr", "sterr", "sterr_v1")
     s = env.start_streamer("sterr")
     env.wait_job(job, "ready")
+    env.wait_shared("sterr_v1")
     slot = env.target_of("sterr_v1")["slot"]
     pid = env.one("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
     env.sql("SELECT pg_terminate_backend(%s)", (pid,))
