@@ -88,3 +88,18 @@ SELECT count(*) > 100 AS shape_recorded FROM fresh_shape;
 SELECT c.relname FROM pg_extension e, unnest(e.extconfig) cfg JOIN pg_class c ON c.oid = cfg
  WHERE e.extname = 'reindex' ORDER BY 1;
 DROP EXTENSION reindex;
+
+-- a role made a streamer under 0.1 may write what the 0.2 streamer records
+-- (the update runs grant_streamer again, after the new columns exist)
+CREATE ROLE regress_upgrade_streamer;
+SET client_min_messages = warning;
+CREATE EXTENSION reindex VERSION '0.1';
+SELECT reindex.grant_streamer('regress_upgrade_streamer');
+ALTER EXTENSION reindex UPDATE;
+RESET client_min_messages;
+SELECT c AS not_granted FROM unnest(ARRAY['slot_name', 'feed', 'handover_lsn', 'detached_at',
+										  'detached_reason', 'confirmed_lsn']) c
+ WHERE NOT has_column_privilege('regress_upgrade_streamer', 'reindex.target', c, 'UPDATE');
+DROP EXTENSION reindex;
+DROP OWNED BY regress_upgrade_streamer;
+DROP ROLE regress_upgrade_streamer;

@@ -544,6 +544,22 @@ REVOKE ALL ON SEQUENCE replay_id_seq FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('replay', '');
 SELECT pg_catalog.pg_extension_config_dump('replay_id_seq', '');
 
+-- 0.2 (shared slot): one replication slot per database (feed, handover_lsn,
+-- detach).  Targets of 0.1 keep their own slots (feed 'own'); the 0.2
+-- streamer hands each over to the shared slot at an exact LSN once it is
+-- caught up (src/streamer/README.md, "Shared slot").
+ALTER TABLE target DROP CONSTRAINT target_slot_name_key;
+ALTER TABLE target ADD COLUMN feed text NOT NULL DEFAULT 'own' CHECK (feed IN ('own', 'shared'));
+ALTER TABLE target ADD COLUMN handover_lsn pg_lsn;
+ALTER TABLE target ADD COLUMN detached_at timestamptz;
+ALTER TABLE target ADD COLUMN detached_reason text;
+COMMENT ON TABLE target IS 'one search index fed from one source table, through its own logical replication slot or the database''s shared one';
+COMMENT ON COLUMN target.slot_name IS 'the logical replication slot feeding this target: its own, reindex_<id> (created with SNAPSHOT ''export'' for the backfill, or copied from the shared slot when the target was detached), or the shared slot reindex_shared_<database oid> (feed shared)';
+COMMENT ON COLUMN target.feed IS 'streamer: own (its own slot: backfill, catch-up, detached) or shared (the database''s shared slot, events above handover_lsn)';
+COMMENT ON COLUMN target.handover_lsn IS 'streamer: LSN at which the target moved to the shared slot: its own slot delivered every transaction ending at or below it, the shared slot delivers those above it';
+COMMENT ON COLUMN target.detached_at IS 'streamer: when the target was last detached from the shared slot (NULL: never, or handed over again since)';
+COMMENT ON COLUMN target.detached_reason IS 'streamer: why it was detached (too far behind, or its oldest event waited too long); it streams from its own slot and rejoins the shared slot once caught up';
+
 -- options, positions
 CREATE OR REPLACE FUNCTION _check_options(source regclass, options jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -632,7 +648,10 @@ COMMENT ON FUNCTION _check_options(regclass, jsonb) IS 'internal: validate the o
 
 CREATE OR REPLACE FUNCTION _target_confirmed_lsn(target_id bigint) RETURNS pg_lsn
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point)
+	SELECT CASE WHEN t.feed = 'shared'
+				THEN greatest(s.confirmed_flush_lsn, t.confirmed_lsn)
+				ELSE coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point)
+		   END
 	  FROM reindex.target t
 	  LEFT JOIN pg_replication_slots s ON s.slot_name = t.slot_name
 	 WHERE t.id = target_id
@@ -648,6 +667,46 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 	  FROM (SELECT reindex._target_confirmed_lsn(target_id) AS pos) p
 $$;
 COMMENT ON FUNCTION _target_lag_bytes(bigint) IS 'internal: WAL bytes between the server''s position and what the target acknowledged';
+
+CREATE OR REPLACE FUNCTION _retire_target(target_id bigint, drop_index boolean) RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t reindex.target;
+	r record;
+	slot_active boolean;
+BEGIN
+	SELECT * INTO STRICT t FROM reindex.target WHERE id = target_id FOR UPDATE;
+	IF t.state IN ('retired', 'dropped') AND NOT (drop_index AND t.state = 'retired') THEN
+		RETURN t.state;
+	END IF;
+	UPDATE reindex.target SET state = 'retiring', drop_index = t.drop_index OR _retire_target.drop_index
+	 WHERE id = target_id RETURNING * INTO t;
+	SELECT active INTO slot_active FROM pg_replication_slots WHERE slot_name = t.slot_name;
+	IF slot_active THEN
+		RETURN 'retiring';		-- the streamer feeding it drops the slot
+	END IF;
+	IF FOUND AND t.feed = 'own' THEN
+		BEGIN
+			PERFORM pg_drop_replication_slot(t.slot_name);
+		EXCEPTION WHEN object_in_use THEN
+			RETURN 'retiring';	-- a streamer took the slot meanwhile
+		END;
+	END IF;
+	IF t.drop_index THEN
+		SELECT * INTO r FROM reindex._http(t.endpoint, 'DELETE', '/' || t.index_name);
+		IF r.status <> 404 AND (r.status < 200 OR r.status >= 300) THEN
+			RAISE EXCEPTION 'could not delete index "%" on search endpoint "%": %', t.index_name,
+				t.endpoint, reindex._es_reason(r.status, r.body)
+				USING ERRCODE = 'external_routine_exception';
+		END IF;
+		UPDATE reindex.target SET state = 'dropped' WHERE id = target_id;
+		RETURN 'dropped';
+	END IF;
+	UPDATE reindex.target SET state = 'retired' WHERE id = target_id;
+	RETURN 'retired';
+END
+$$;
+COMMENT ON FUNCTION _retire_target(bigint, boolean) IS 'internal: stop feeding a target; drop its slot (and index) now when no streamer holds the slot';
 
 
 -- refused documents (16_refusals.sql)
@@ -1168,7 +1227,8 @@ DECLARE
 BEGIN
 	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
 	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %s', role::text);
-	EXECUTE format('GRANT UPDATE (state, consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
+	EXECUTE format('GRANT UPDATE (state, slot_name, feed, handover_lsn, detached_at, detached_reason,'
+				   ' consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
 				   ' events_applied, stale_rejected, retried, dead_lettered, lag_bytes, lag_seconds,'
 				   ' last_error, streamer_id, heartbeat_at, backfill_started_at, backfill_done_at, updated_at)'
 				   ' ON reindex.target TO %s', role::text);
@@ -1228,107 +1288,3 @@ BEGIN
 	END LOOP;
 END
 $$;
-
--- 0.2 (shared slot): one replication slot per database (feed, handover_lsn,
--- detach).  Targets of 0.1 keep their own slots (feed 'own'); the 0.2
--- streamer hands each over to the shared slot at an exact LSN once it is
--- caught up (src/streamer/README.md, "Shared slot").
-ALTER TABLE target DROP CONSTRAINT target_slot_name_key;
-ALTER TABLE target ADD COLUMN feed text NOT NULL DEFAULT 'own' CHECK (feed IN ('own', 'shared'));
-ALTER TABLE target ADD COLUMN handover_lsn pg_lsn;
-ALTER TABLE target ADD COLUMN detached_at timestamptz;
-ALTER TABLE target ADD COLUMN detached_reason text;
-COMMENT ON TABLE target IS 'one search index fed from one source table, through its own logical replication slot or the database''s shared one';
-COMMENT ON COLUMN target.slot_name IS 'the logical replication slot feeding this target: its own, reindex_<id> (created with SNAPSHOT ''export'' for the backfill, or copied from the shared slot when the target was detached), or the shared slot reindex_shared_<database oid> (feed shared)';
-COMMENT ON COLUMN target.feed IS 'streamer: own (its own slot: backfill, catch-up, detached) or shared (the database''s shared slot, events above handover_lsn)';
-COMMENT ON COLUMN target.handover_lsn IS 'streamer: LSN at which the target moved to the shared slot: its own slot delivered every transaction ending at or below it, the shared slot delivers those above it';
-COMMENT ON COLUMN target.detached_at IS 'streamer: when the target was last detached from the shared slot (NULL: never, or handed over again since)';
-COMMENT ON COLUMN target.detached_reason IS 'streamer: why it was detached (too far behind, or its oldest event waited too long); it streams from its own slot and rejoins the shared slot once caught up';
-
-CREATE OR REPLACE FUNCTION _target_confirmed_lsn(target_id bigint) RETURNS pg_lsn
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-	SELECT CASE WHEN t.feed = 'shared'
-				THEN greatest(s.confirmed_flush_lsn, t.confirmed_lsn)
-				ELSE coalesce(s.confirmed_flush_lsn, t.confirmed_lsn, t.consistent_point)
-		   END
-	  FROM reindex.target t
-	  LEFT JOIN pg_replication_slots s ON s.slot_name = t.slot_name
-	 WHERE t.id = target_id
-$$;
-COMMENT ON FUNCTION _target_confirmed_lsn(bigint) IS 'internal: WAL position the target acknowledged (its slot''s, else the recorded one)';
-
-CREATE OR REPLACE FUNCTION _retire_target(target_id bigint, drop_index boolean) RETURNS text
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	t reindex.target;
-	r record;
-	slot_active boolean;
-BEGIN
-	SELECT * INTO STRICT t FROM reindex.target WHERE id = target_id FOR UPDATE;
-	IF t.state IN ('retired', 'dropped') AND NOT (drop_index AND t.state = 'retired') THEN
-		RETURN t.state;
-	END IF;
-	UPDATE reindex.target SET state = 'retiring', drop_index = t.drop_index OR _retire_target.drop_index
-	 WHERE id = target_id RETURNING * INTO t;
-	SELECT active INTO slot_active FROM pg_replication_slots WHERE slot_name = t.slot_name;
-	IF slot_active THEN
-		RETURN 'retiring';		-- the streamer feeding it drops the slot
-	END IF;
-	IF FOUND AND t.feed = 'own' THEN
-		BEGIN
-			PERFORM pg_drop_replication_slot(t.slot_name);
-		EXCEPTION WHEN object_in_use THEN
-			RETURN 'retiring';	-- a streamer took the slot meanwhile
-		END;
-	END IF;
-	IF t.drop_index THEN
-		SELECT * INTO r FROM reindex._http(t.endpoint, 'DELETE', '/' || t.index_name);
-		IF r.status <> 404 AND (r.status < 200 OR r.status >= 300) THEN
-			RAISE EXCEPTION 'could not delete index "%" on search endpoint "%": %', t.index_name,
-				t.endpoint, reindex._es_reason(r.status, r.body)
-				USING ERRCODE = 'external_routine_exception';
-		END IF;
-		UPDATE reindex.target SET state = 'dropped' WHERE id = target_id;
-		RETURN 'dropped';
-	END IF;
-	UPDATE reindex.target SET state = 'retired' WHERE id = target_id;
-	RETURN 'retired';
-END
-$$;
-COMMENT ON FUNCTION _retire_target(bigint, boolean) IS 'internal: stop feeding a target; drop its slot (and index) now when no streamer holds the slot';
-
-CREATE OR REPLACE FUNCTION grant_streamer(role regrole) RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	f regprocedure;
-BEGIN
-	EXECUTE format('GRANT USAGE ON SCHEMA reindex TO %s', role::text);
-	EXECUTE format('GRANT SELECT ON reindex.endpoint, reindex.alias, reindex.job, reindex.target TO %s', role::text);
-	EXECUTE format('GRANT UPDATE (state, slot_name, feed, handover_lsn, detached_at, detached_reason,'
-				   ' consistent_point, confirmed_lsn, rows_estimated, rows_backfilled,'
-				   ' events_applied, stale_rejected, retried, dead_lettered, lag_bytes, lag_seconds,'
-				   ' last_error, streamer_id, heartbeat_at, backfill_started_at, backfill_done_at, updated_at)'
-				   ' ON reindex.target TO %s', role::text);
-	EXECUTE format('GRANT UPDATE (state, error, updated_at, finished_at) ON reindex.job TO %s', role::text);
-	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.backfill_chunk TO %s', role::text);
-	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON reindex.dead_letter TO %s', role::text);
-	EXECUTE format('GRANT SELECT, INSERT ON reindex.history TO %s', role::text);
-	EXECUTE format('GRANT SELECT, UPDATE (state, snapshot_lsn, resent, resolved, refused, done_at)'
-				   ' ON reindex.replay TO %s', role::text);
-	EXECUTE format('GRANT USAGE ON SEQUENCE reindex.dead_letter_id_seq, reindex.history_id_seq TO %s', role::text);
-	EXECUTE format('GRANT SELECT, UPDATE ON reindex.verify_run TO %s', role::text);
-	-- the version check, the document encoder (src/sql/30_*.sql onwards) and
-	-- the refusal count and summary the job's readiness is decided by
-	FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-			  WHERE p.pronamespace = 'reindex'::regnamespace
-				AND p.proname IN ('version', 'document', 'document_by_key', 'absent_ids', 'document_by_id',
-								  '_refused_documents', '_refusal_reason', '_refusal_summary') LOOP
-		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f, role::text);
-	END LOOP;
-	IF NOT (SELECT rolreplication OR rolsuper FROM pg_roles WHERE oid = role) THEN
-		RAISE NOTICE 'role "%" cannot stream changes yet', role
-			USING HINT = format('Give it the REPLICATION attribute with ALTER ROLE %s REPLICATION, and SELECT on the source tables.', role::text);
-	END IF;
-END
-$$;
-COMMENT ON FUNCTION grant_streamer(regrole) IS 'give the streamer''s role exactly the catalog privileges it needs (it also needs REPLICATION and SELECT on the source tables)';
