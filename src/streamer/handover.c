@@ -264,6 +264,13 @@ open_shared(Target **targets, int n, Target *extra, uint64_t extra_skip, uint64_
 		else
 			log_warn(NULL, "could not stream the shared slot %s: %s", shared_slot_name,
 					 err ? err : "unknown error");
+		if (slot_lost_error(err))
+		{
+			/* what the slot no longer has can never reach its targets' indexes */
+			for (i = 0; i < nmem; i++)
+				if (mem[i].t != extra)
+					slot_invalidated(mem[i].t);
+		}
 		free_sets();
 		shared_retry_at = now_ms() + backoff_ms(shared_attempt++);
 		if (shared_retry_at < now_ms() + 1000)

@@ -459,11 +459,19 @@ fail_target(Target *t, const char *msg)
 	}
 }
 
+bool
+slot_lost_error(const char *err)
+{
+	return err && (strstr(err, "can no longer get changes from replication slot") ||
+				   strstr(err, "has been invalidated"));
+}
+
 /*
  * The server invalidated the target's slot (max_slot_wal_keep_size): the
- * WAL it still needed is gone.
+ * WAL it still needed is gone.  For the shared slot (handover.c) every
+ * target it feeds is failed so.
  */
-static void
+void
 slot_invalidated(Target *t)
 {
 	char		msg[400];
@@ -589,8 +597,7 @@ drive_target(Target *t)
 		{
 			if (err && strstr(err, "is active for PID"))
 				log_debug(t->index_name, "slot %s is streamed by another process", t->slot_name);
-			else if (err && (strstr(err, "can no longer get changes from replication slot") ||
-							 strstr(err, "has been invalidated")))
+			else if (slot_lost_error(err))
 				slot_invalidated(t);
 			else
 			{

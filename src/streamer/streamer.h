@@ -305,6 +305,10 @@ extern PGconn *main_cat;
 
 void		target_set_error(Target *t, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 void		target_index_lost(Target *t, const char *error);
+/* the server invalidated the slot t is fed by: t's job fails, saying why (main.c) */
+void		slot_invalidated(Target *t);
+/* is err a slot's "invalidated" / "can no longer get changes" error */
+bool		slot_lost_error(const char *err);
 
 PGconn	   *catalog_connect(const char *conninfo, bool replication, const char *extra_options);
 bool		catalog_exec_ok(PGconn *c, const char *sql);

@@ -1,7 +1,8 @@
 """A slot the server invalidates (max_slot_wal_keep_size) while its streamer
 is down: the changes it missed can never reach the index, so the job fails
 with a reason saying a new snapshot is needed; nothing goes on pretending
-(the streamer used to retry "could not start streaming" for ever)."""
+(the streamer used to retry "could not start streaming" for ever).  The
+slot lost is the database's shared one: every target it fed fails so."""
 
 from streamer_oracle import wait_for
 from streamer_workload import create_items_table
@@ -12,6 +13,7 @@ def test_invalidated_slot_fails_the_job(env):
     job = env.begin("lost", "lost", "lost_v1")
     s = env.start_streamer("lost")
     env.wait_job(job, "ready")
+    env.wait_shared("lost_v1")         # the database's shared slot feeds it now
     assert env.stop_streamers() == {"lost": 0}
     slot = env.target_of("lost_v1")["slot"]
     env.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
