@@ -326,6 +326,16 @@ class Env:
         return oracle.wait_for(lambda: (self.target_row(index) or {}).get("feed") == "shared", timeout,
                                "index %s to be handed over to the shared slot" % index)
 
+    def shared_slot(self):
+        """The name of the database's shared slot."""
+        return "reindex_shared_%s" % self.one("SELECT oid FROM pg_database WHERE datname = current_database()")
+
+    def streamer_slots(self):
+        """The streamer's slots (reindex_<id>, reindex_shared_<oid>) of the
+        cluster, sorted: the tests' audit slots are left out."""
+        return sorted(r[0] for r in self.sql("SELECT slot_name FROM pg_replication_slots"
+                                             " WHERE slot_name LIKE 'reindex\\_%'"))
+
     def swap(self, alias):
         self.sql("SELECT reindex.reindex_swap_alias(%s)", (alias,))
 

@@ -13,20 +13,9 @@ import os
 import pytest
 
 import streamer_oracle as oracle
-from conftest import DevSearch, add_endpoint
+from streamer.conftest import DevSearch, add_endpoint
 from streamer_oracle import wait_for, lsn_to_int
 from streamer_workload import Workload, create_items_table
-
-
-def slots(env):
-    """The streamer's slots (reindex_<id>, reindex_shared_<oid>) of the module's
-    cluster: the audit slots of the module's earlier tests are left out."""
-    return sorted(r[0] for r in env.sql("SELECT slot_name FROM pg_replication_slots"
-                                        " WHERE slot_name LIKE 'reindex\\_%'"))
-
-
-def shared_slot(env):
-    return "reindex_shared_%s" % env.one("SELECT oid FROM pg_database WHERE datname = current_database()")
 
 
 def test_handover_then_one_slot_for_all(env):
@@ -47,8 +36,8 @@ def test_handover_then_one_slot_for_all(env):
     for n in ("sh_a", "sh_b", "sh_c"):
         env.wait_shared(n + "_v1")
         row = env.target_row(n + "_v1")
-        assert row["slot_name"] == shared_slot(env) and row["handover_lsn"] is not None, row
-    assert slots(env) == [shared_slot(env)]
+        assert row["slot_name"] == env.shared_slot() and row["handover_lsn"] is not None, row
+    assert env.streamer_slots() == [env.shared_slot()]
     for load in loads:
         load.run(100)
     env.reconcile(["sh_a_v1", "sh_b_v1", "sh_c_v1"], audit)
@@ -86,7 +75,7 @@ def test_kill9_during_handover(env, fault):
     load.run(50)
     env.reconcile([table + "_v1"], audit)
     own = "reindex_%d" % env.target_row(table + "_v1")["id"]
-    assert own not in slots(env), slots(env)
+    assert own not in env.streamer_slots(), env.streamer_slots()
     load.close()
     env.stop_streamers()
 
@@ -151,7 +140,7 @@ def test_two_reindexes_at_once(env):
     env.wait_job(jb2, "ready")
     for index in ("two_a_v2", "two_b_v2"):
         env.wait_shared(index)
-    assert slots(env) == [shared_slot(env)]
+    assert env.streamer_slots() == [env.shared_slot()]
     la.run(100)
     lb.run(100)
     env.reconcile(["two_a_v1", "two_a_v2", "two_b_v1", "two_b_v2"], audit)
@@ -194,7 +183,7 @@ def test_detached_target_comes_back(env):
         ok.run(50)
         down.run(50)
         mark = env.lsn()
-        wait_for(lambda: (oracle.slot_confirmed(env.conn, shared_slot(env)) or 0) >= mark, 60,
+        wait_for(lambda: (oracle.slot_confirmed(env.conn, env.shared_slot()) or 0) >= mark, 60,
                  "the shared slot to confirm past the detach")
         assert env.target_row("det_down_v1")["feed"] == "own"
 
@@ -206,7 +195,7 @@ def test_detached_target_comes_back(env):
         ok.run(50)
         down.run(50)
         lsn = env.lsn()
-        assert slots(env) == [shared_slot(env)]
+        assert env.streamer_slots() == [env.shared_slot()]
         oracle.quiesce(env.conn, second.url, "det_down_v1", lsn, 120)
         rep = oracle.reconcile(env.conn, second.url, "det_down_v1", audit)
         assert rep.ok(), rep.details()
@@ -237,7 +226,7 @@ def test_upgrade_from_0_1_keeps_streaming_and_moves_to_the_shared_slot(env):
     hands the target over to the shared slot at an exact LSN and drops the
     old slot.  The oracle finds the index exact (versions included)."""
     import psycopg2
-    from conftest import Streamer, streamer_binary
+    from streamer.conftest import Streamer, streamer_binary
 
     env.sql("DROP DATABASE IF EXISTS up01")
     env.sql("CREATE DATABASE up01")
