@@ -468,7 +468,7 @@ finish_handover(void)
 	ho_phase = 0;
 }
 
-static void
+static bool
 detach(Target *t, const char *reason)
 {
 	char		own[64];
@@ -482,15 +482,15 @@ detach(Target *t, const char *reason)
 	if (!catalog_copy_slot(main_cat, shared_slot_name, own))
 	{
 		t->handover_retry_at = now_ms() + HANDOVER_RETRY_MS;
-		return;
+		return false;
 	}
 	rc = catalog_commit_detach(main_cat, t, own, d, reason);
 	if (rc < 0 && PQstatus(main_cat) != CONNECTION_OK)
-		return;					/* the catalog decides after the reconnect */
+		return false;			/* the catalog decides after the reconnect */
 	if (rc != 1)
 	{
 		catalog_drop_slot(main_cat, own);
-		return;
+		return false;
 	}
 	stream_remove_member(shared, t);
 	t->shared = false;
@@ -503,6 +503,15 @@ detach(Target *t, const char *reason)
 	format_lsn(d, l);
 	log_warn(t->index_name, "detached from the shared slot at %s (%s); streaming from slot %s",
 			 l, reason, own);
+	return true;
+}
+
+bool
+shared_detach(Target *t, const char *why)
+{
+	if (!t->shared || !shared_feeds(t))
+		return false;
+	return detach(t, why);
 }
 
 static void

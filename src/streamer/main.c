@@ -442,14 +442,20 @@ recovered_stream_error(Target *t)
  * otherwise: msg becomes the target's note and, when its job is active, the
  * job fails with it (its slot is then dropped by retire_target).
  */
+static bool
+job_active(const Target *t)
+{
+	return strcmp(t->job_state, "backfilling") == 0 || strcmp(t->job_state, "catching_up") == 0 ||
+		strcmp(t->job_state, "ready") == 0 || strcmp(t->job_state, "swapped") == 0 ||
+		strcmp(t->job_state, "rolled_back") == 0 || strcmp(t->job_state, "needs_attention") == 0;
+}
+
 static void
 fail_target(Target *t, const char *msg)
 {
 	target_set_error(t, "%s", msg);
 	catalog_write_note(main_cat, t);
-	if (strcmp(t->job_state, "backfilling") == 0 || strcmp(t->job_state, "catching_up") == 0 ||
-		strcmp(t->job_state, "ready") == 0 || strcmp(t->job_state, "swapped") == 0 ||
-		strcmp(t->job_state, "rolled_back") == 0 || strcmp(t->job_state, "needs_attention") == 0)
+	if (job_active(t))
 	{
 		char		from[32];
 
@@ -490,7 +496,10 @@ slot_invalidated(Target *t)
  * a write would have dynamic mappings and none of the backfilled rows.
  * A target without an active job (the live index of a finished job) keeps
  * its slot and tries again every minute, failing the same way until the
- * index is back.
+ * index is back.  On the shared slot its held changes would pin the slot
+ * for every other target: it is detached first (its own slot, a copy of
+ * the shared one at or below its position), and they are held there.  A
+ * target whose job fails just leaves the shared stream, which goes on.
  */
 static void
 index_lost(Target *t)
@@ -501,6 +510,18 @@ index_lost(Target *t)
 			 "restarted without it): its changes are held, nothing was dead-lettered and the streamer "
 			 "does not recreate it; build it again from the table with reindex_begin() (cancel this "
 			 "job first if it is still active)", t->index_name);
+	if (!job_active(t) && t->shared && shared_feeds(t))
+	{
+		char		why[200];
+
+		snprintf(why, sizeof(why), "index %s no longer exists", t->index_name);
+		if (!shared_detach(t, why))
+		{
+			/* still held by the shared stream; its retried writes say so again */
+			atomic_store(&t->index_lost, false);
+			return;
+		}
+	}
 	stop_target(t);
 	atomic_store(&t->index_lost, false);
 	fail_target(t, msg);

@@ -418,6 +418,8 @@ void		shared_drive(Target **targets, int n);
 Stream	   *shared_stream(void);
 bool		shared_feeds(const Target *t);
 void		shared_forget(Target *t);
+/* t, a member of the shared stream, gets a slot of its own from its position (why: its note) */
+bool		shared_detach(Target *t, const char *why);
 bool		shared_work(void);
 void		shared_broken(void);
 void		shared_close(void);

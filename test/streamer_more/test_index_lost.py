@@ -4,12 +4,16 @@ server restarted empty) on a cluster that does not auto-create indexes
 _bulk items fail with 404 index_not_found_exception.  That is a state of the
 index, never a property of a document: the target's job fails with a reason
 saying what happened and what to do, not one row is dead-lettered, nothing
-recreates the index, and the other targets keep streaming.  On devsearch and
-on a real OpenSearch 2.19 node (test/engine/)."""
+recreates the index, and the other targets keep streaming.  Both targets are
+on the database's shared slot: the failed one leaves it, and the shared slot
+goes on confirming the other's changes.  The live index of a finished job
+(no job to fail) is detached from the shared slot instead: its changes are
+held in a slot of its own, not in the shared one.  On devsearch and on a
+real OpenSearch 2.19 node (test/engine/)."""
 import pytest
 
 from streamer.conftest import _module_env
-from streamer_oracle import wait_for
+from streamer_oracle import slot_confirmed, wait_for
 from streamer_workload import create_items_table
 
 
@@ -19,15 +23,24 @@ def engine_env(request):
                            engine_args=["-E", "action.auto_create_index=false"])
 
 
+def two_on_the_shared_slot(env, tables, streamer):
+    """A table, an alias and a target of 300 rows for each name, one
+    streamer; returns the jobs (ready, both targets on the shared slot) and
+    the streamer."""
+    jobs = []
+    for name in tables:
+        create_items_table(env, name, 300)
+        jobs.append(env.begin(name, name, name + "_v1"))
+    s = env.start_streamer(streamer)
+    for job, name in zip(jobs, tables):
+        env.wait_job(job, "ready")
+        env.wait_shared(name + "_v1")
+    return jobs, s
+
+
 def test_deleted_index_fails_its_target_only(engine_env):
     env = engine_env
-    create_items_table(env, "lostix", 300)
-    create_items_table(env, "keptix", 300)
-    lost = env.begin("lostix", "lostix", "lostix_v1")
-    kept = env.begin("keptix", "keptix", "keptix_v1")
-    s = env.start_streamer("ix")
-    env.wait_job(lost, "ready")
-    env.wait_job(kept, "ready")
+    (lost, kept), s = two_on_the_shared_slot(env, ("lostix", "keptix"), "ix")
 
     st, res = env.es.req("DELETE", "/lostix_v1")
     assert st == 200, (st, res)
@@ -51,5 +64,47 @@ def test_deleted_index_fails_its_target_only(engine_env):
                              " WHERE job_id = %s", (kept,)) == 0, 60, "keptix to catch up")
     env.assert_verified(["keptix_v1"])
     assert env.job_state(kept) == "ready"
+    # the shared slot was not held by the failed target, nor dropped with it
+    mark = env.lsn()
+    env.sql("UPDATE keptix SET qty = qty + 1 WHERE id <= 10")
+    wait_for(lambda: (slot_confirmed(env.conn, env.shared_slot()) or 0) > mark, 60,
+             "the shared slot to confirm past the failure")
+    assert env.streamer_slots() == [env.shared_slot()]
+    assert env.target_row("keptix_v1")["feed"] == "shared"
     assert s.alive(), s.output()[-2000:]
     assert env.stop_streamers() == {"ix": 0}
+
+
+def test_deleted_live_index_is_detached_from_the_shared_slot(engine_env):
+    env = engine_env
+    (live, other), s = two_on_the_shared_slot(env, ("liveix", "otherix"), "live")
+    env.swap("liveix")
+    env.sql("SELECT reindex.reindex_finish(%s)", (live,))
+    assert env.job_state(live) == "completed"
+
+    st, res = env.es.req("DELETE", "/liveix_v1")
+    assert st == 200, (st, res)
+    env.sql("UPDATE liveix SET qty = qty + 1 WHERE id <= 40")
+    env.sql("UPDATE otherix SET qty = qty + 1 WHERE id <= 40")
+
+    wait_for(lambda: env.target_row("liveix_v1")["feed"] == "own", 60, "liveix_v1 to be detached")
+    row = env.target_row("liveix_v1")
+    assert "liveix_v1 no longer exists" in row["detached_reason"], row
+    own = "reindex_%d" % row["id"]
+    assert row["slot_name"] == own and env.streamer_slots() == sorted([own, env.shared_slot()]), row
+    # its changes are held in its own slot: nothing confirmed past the writes above
+    assert (slot_confirmed(env.conn, own) or 0) < env.lsn()
+    assert env.job_state(live) == "completed"
+    assert env.one("SELECT count(*) FROM reindex.dead_letter") == 0
+    st, _ = env.es.req("GET", "/liveix_v1")
+    assert st == 404, "the streamer recreated the index it lost"
+
+    # the shared slot goes on for the other target
+    mark = env.lsn()
+    env.sql("UPDATE otherix SET qty = qty + 1 WHERE id <= 10")
+    wait_for(lambda: (slot_confirmed(env.conn, env.shared_slot()) or 0) > mark, 60,
+             "the shared slot to confirm past the detach")
+    env.assert_verified(["otherix_v1"])
+    assert env.job_state(other) == "ready"
+    assert s.alive(), s.output()[-2000:]
+    assert env.stop_streamers() == {"live": 0}
