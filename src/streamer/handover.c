@@ -266,10 +266,28 @@ open_shared(Target **targets, int n, Target *extra, uint64_t extra_skip, uint64_
 					 err ? err : "unknown error");
 		if (slot_lost_error(err))
 		{
+			int			fed = 0;
+
 			/* what the slot no longer has can never reach its targets' indexes */
 			for (i = 0; i < nmem; i++)
 				if (mem[i].t != extra)
+				{
 					slot_invalidated(mem[i].t);
+					fed++;
+				}
+
+			/*
+			 * Once no target is fed by it (their indexes were rebuilt and the
+			 * old ones retired), the lost slot is dropped, so that the next
+			 * handover creates it again: none of its events can be skipped,
+			 * since nobody is left to miss them.
+			 */
+			if (fed == 0)
+			{
+				log_info(NULL, "dropping the shared slot %s: the server invalidated it and no target is "
+						 "fed by it any more; it is created again for the next handover", shared_slot_name);
+				catalog_drop_slot(main_cat, shared_slot_name);
+			}
 		}
 		free_sets();
 		shared_retry_at = now_ms() + backoff_ms(shared_attempt++);
