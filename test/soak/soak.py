@@ -31,6 +31,15 @@ Faults (counted by type in the report):
                                   with auto-creation off): its job must fail
                                   saying so, nothing dead-lettered, the index
                                   not recreated, the live one unharmed
+  slot_invalidated                a reindex's own slot (not read before its
+                                  backfill ends) left behind by more WAL
+                                  than max_slot_wal_keep_size while the
+                                  shared slot keeps up: the server
+                                  invalidates it, the job fails saying a
+                                  new snapshot is needed (nothing skipped
+                                  silently), the live index is unharmed and
+                                  the next reindex works (devsearch only:
+                                  the backfill is slowed to outlast it)
 After each scenario: writes paused, every live index verified with
 reindex_verify: 0 missing, 0 extra, 0 stale, 0 mismatched.  Acknowledged
 positions never passing what the cluster acknowledged (I3) is what that
@@ -59,7 +68,7 @@ from streamer_workload import Workload, create_items_table  # noqa: E402
 
 FAULTS = ("kill9_backfill", "kill9_stream", "pg_immediate_backfill", "pg_immediate_stream",
           "item_429", "http_429", "http_503", "delay", "reset", "stall", "gc_replay",
-          "index_lost")
+          "index_lost", "slot_invalidated")
 
 # the stall fault holds _bulk answers STALL_MS, past the streamer's --request-timeout
 STALL_TIMEOUT_S = 3
@@ -342,6 +351,59 @@ class Soak:
                  120, "the old target to retire")
         return job
 
+    def slot_lost(self, version):
+        """A reindex whose own slot the server invalidates during its
+        backfill: the stream of the shared slot goes on for the live index
+        (its restart_lsn keeps up: each WAL switch waits for it), the own
+        slot's stays at the consistent point until it is more than
+        max_slot_wal_keep_size behind and a checkpoint invalidates it.  The
+        job must fail with the reason, its target retire, the streamer live;
+        the live index is verified by the check that follows."""
+        new = "soak_v%d" % version
+        shared = self.env.shared_slot()
+        self.env.es.faults({"type": "delay", "ms": 40, "path": "_bulk"})   # the backfill outlasts it
+        self.faults["delay"] += 1
+        job = self.one("SELECT reindex.reindex_begin('soak', 'soak', %s, 'default', %s::jsonb)",
+                       (new, json.dumps({"backfill_workers": 1})))
+        self.log("slot_invalidated: %s, job %s" % (new, job))
+        slot = "reindex_%s" % self.one("SELECT new_target FROM reindex.job WHERE id = %s", (job,))
+        wait_for(lambda: self.one("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s",
+                                  (slot,)) == 1, 120, "slot %s to be created" % slot)
+        assert self.job_state(job) == "backfilling", self.job_state(job)
+        self.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '48MB'")
+        self.sql("SELECT pg_reload_conf()")
+        try:
+            for i in range(40):
+                if self.one("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (slot,)) == "lost":
+                    break
+                assert self.job_state(job) == "backfilling", \
+                    "the backfill of %s ended before its slot was invalidated" % new
+                switched = self.one("SELECT pg_switch_wal()::text")
+                self.sql("CHECKPOINT")
+                # the shared slot is read all along: its restart_lsn passes the switch
+                wait_for(lambda: self.one("SELECT restart_lsn >= %s::pg_lsn FROM pg_replication_slots"
+                                          " WHERE slot_name = %s", (switched, shared)), 60,
+                         "the shared slot %s to pass %s" % (shared, switched), interval=0.1)
+                self.sql("CHECKPOINT")
+            else:
+                raise AssertionError("slot %s was not invalidated" % slot)
+            assert self.one("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
+                            (shared,)) != "lost", "the shared slot was invalidated too"
+            self.faults["slot_invalidated"] += 1
+            self.es_clear()
+            wait_for(lambda: self.job_state(job) == "failed", 300, "job %s to fail (is %s)\n%s" % (
+                job, self.job_state(job), self.env.streamer_logs()))
+            err = self.one("SELECT error FROM reindex.job WHERE id = %s", (job,))
+            assert "invalidated" in err and "new snapshot is needed" in err and "reindex_begin" in err, err
+            wait_for(lambda: self.one("SELECT t.state FROM reindex.target t JOIN reindex.job j"
+                                      " ON j.new_target = t.id WHERE j.id = %s", (job,)) == "retired",
+                     120, "the target of job %s to retire" % job)
+            assert self.streamer.alive(), self.env.streamer_logs()
+        finally:
+            self.es_clear()
+            self.sql("ALTER SYSTEM RESET max_slot_wal_keep_size")
+            self.sql("SELECT pg_reload_conf()")
+
     def lost_index(self, version):
         """DELETE /<new index> once its backfill has made progress, writes
         going on: the job fails with the reason (whether the backfill or the
@@ -384,6 +446,13 @@ class Soak:
                 self.cycle(writer, version, False, kills_bf, kills_st, stream_s)
                 if time.monotonic() - t0 >= self.duration:
                     break
+            if self.es_faults:
+                self.slot_lost(version + 1)
+                self.check(writer, "the invalidated slot")
+                version += 1
+                # the next reindex after it works: a full cycle
+                version += 1
+                self.cycle(writer, version, False, kills_bf, kills_st, stream_s)
             if self.lose_index:
                 self.lost_index(version + 1)
         finally:

@@ -4,8 +4,10 @@ finish) under a steady write load, with at least 20 kill -9 of the streamer
 (during backfills too), immediate Postgres restarts during a backfill and
 while streaming, devsearch faults (429 items, 429/503 requests, delays,
 resets, _bulk answers stalled past the streamer's --request-timeout) and a gc_deletes replay; reindex_verify of every live index after
-each scenario finds nothing; then a new index deleted while it is built
-fails its job and nothing else.  The report line gives the counts.  A shorter
+each scenario finds nothing; a reindex whose own slot the server
+invalidates (max_slot_wal_keep_size) during its backfill fails saying a new
+snapshot is needed, and the next reindex completes; then a new index
+deleted while it is built fails its job and nothing else.  The report line gives the counts.  A shorter
 one runs on a real OpenSearch node too."""
 from soak import Soak
 
@@ -22,6 +24,7 @@ def test_short_soak(env):
     assert s.summary["faults_fired_by_devsearch"].get("bulk_item_429", 0) > 0, s.summary
     assert s.summary["retried_per_catalog"] > 0, s.summary
     assert f["index_lost"] == 1, s.summary
+    assert f["slot_invalidated"] == 1, s.summary
     # _bulk answers stalled past --request-timeout were abandoned and sent again
     assert f["stall"] >= 2 and s.summary["faults_fired_by_devsearch"].get("stall", 0) > 0, s.summary
 
