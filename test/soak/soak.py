@@ -361,7 +361,8 @@ class Soak:
         the live index is verified by the check that follows."""
         new = "soak_v%d" % version
         shared = self.env.shared_slot()
-        self.env.es.faults({"type": "delay", "ms": 40, "path": "_bulk"})   # the backfill outlasts it
+        # every _bulk slowed: the backfill (one request at a time) outlasts what follows
+        self.env.es.faults({"type": "delay", "ms": 400, "path": "_bulk"})
         self.faults["delay"] += 1
         job = self.one("SELECT reindex.reindex_begin('soak', 'soak', %s, 'default', %s::jsonb)",
                        (new, json.dumps({"backfill_workers": 1})))
@@ -387,6 +388,7 @@ class Soak:
                 self.sql("CHECKPOINT")
             else:
                 raise AssertionError("slot %s was not invalidated" % slot)
+            self.log("  slot %s invalidated after %d WAL switches" % (slot, i))
             assert self.one("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
                             (shared,)) != "lost", "the shared slot was invalidated too"
             self.faults["slot_invalidated"] += 1
@@ -450,9 +452,11 @@ class Soak:
                 self.slot_lost(version + 1)
                 self.check(writer, "the invalidated slot")
                 version += 1
-                # the next reindex after it works: a full cycle
-                version += 1
-                self.cycle(writer, version, False, kills_bf, kills_st, stream_s)
+                if self.duration > 0:
+                    # the long soak: a full cycle after it (the short one
+                    # leaves that to test_slot_invalidated and index_lost)
+                    version += 1
+                    self.cycle(writer, version, False, kills_bf, kills_st, stream_s)
             if self.lose_index:
                 self.lost_index(version + 1)
         finally:
