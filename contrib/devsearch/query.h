@@ -3,6 +3,8 @@
  *
  * Owns: Query (a parsed query tree), field-value extraction along dotted paths
  * (FieldVals) and the analysis of text (lower-cased alphanumeric tokens).
+ * query_parse.c implements query_parse()/query_free(), query_match.c the
+ * rest; query_internal.h holds what those two share.
  *
  * Invariants:
  *  - query_parse() either returns a complete tree or NULL with err set to the

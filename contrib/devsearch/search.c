@@ -4,8 +4,8 @@
  * Owns: search_handle(): index resolution, the scan over refreshed documents (partial _source parsing),
  * paging and the response bodies of the three endpoints.  Request parsing
  * (body and URL parameters) lives in search_request.c, sorting and
- * search_after live in searchsort.c, the query DSL in query.c, _source
- * filtering in sourcefilter.c.
+ * search_after live in searchsort.c, the query DSL in query_parse.c and
+ * query_match.c, _source filtering in sourcefilter.c.
  *
  * Invariants:
  *  - Only the refreshed view (Doc.vis) is read: searches see what a real
