@@ -1,10 +1,11 @@
 /*
  * bulk.c: NDJSON _bulk request bodies, written directly (never through a JSON
- * library), plus the small buffer, LSN and clock helpers everything shares.
+ * library).
  *
- * Owns: Buf, Batch (a body plus one BulkItem per action so that a retry or a
+ * Owns: Batch (a body plus one BulkItem per action so that a retry or a
  * dead letter can cut an item out of the body again), the lane hash that keeps
- * every event of one document id on one lane (I4).
+ * every event of one document id on one lane (I4), and reading an item's
+ * _id and version back (dead letters).
  *
  * Invariants: an action line carries the version verbatim from the wire (or
  * the consistent point), with version_type external_gte for streamed events
@@ -12,164 +13,13 @@
  * string the plugin produced; every line ends with '\n'.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "streamer.h"
-
-/*---- Buf ----*/
-
-void
-buf_reserve(Buf *b, size_t extra)
-{
-	size_t		need = b->len + extra + 1;
-
-	if (need <= b->cap)
-		return;
-	if (b->cap == 0)
-		b->cap = 256;
-	while (b->cap < need)
-		b->cap *= 2;
-	b->data = realloc(b->data, b->cap);
-	if (!b->data)
-		fatal("out of memory");
-}
-
-void
-buf_append(Buf *b, const char *s, size_t n)
-{
-	buf_reserve(b, n);
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
-
-void
-buf_puts(Buf *b, const char *s)
-{
-	buf_append(b, s, strlen(s));
-}
-
-void
-buf_printf(Buf *b, const char *fmt,...)
-{
-	va_list		ap;
-	int			n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_reserve(b, n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, n + 1, fmt, ap);
-	va_end(ap);
-	b->len += n;
-}
-
-/* Append s as a JSON string (with quotes). */
-void
-buf_json_string(Buf *b, const char *s, size_t n)
-{
-	size_t		i;
-
-	buf_reserve(b, n + 2);
-	b->data[b->len++] = '"';
-	for (i = 0; i < n; i++)
-	{
-		unsigned char c = (unsigned char) s[i];
-
-		if (c == '"' || c == '\\')
-		{
-			char		e[2] = {'\\', (char) c};
-
-			buf_append(b, e, 2);
-		}
-		else if (c < 0x20)
-		{
-			char		e[8];
-
-			snprintf(e, sizeof(e), "\\u%04x", c);
-			buf_append(b, e, 6);
-		}
-		else
-		{
-			buf_reserve(b, 1);
-			b->data[b->len++] = (char) c;
-		}
-	}
-	buf_reserve(b, 1);
-	b->data[b->len++] = '"';
-	b->data[b->len] = '\0';
-}
-
-void
-buf_reset(Buf *b)
-{
-	b->len = 0;
-	if (b->data)
-		b->data[0] = '\0';
-}
-
-void
-buf_free(Buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
-/*---- clock and LSNs ----*/
-
-uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Accepts "X/Y" (hex, as PostgreSQL prints) or a plain decimal. */
-bool
-parse_lsn(const char *s, uint64_t *out)
-{
-	unsigned int hi,
-				lo;
-	char		extra;
-
-	if (!s || !*s)
-		return false;
-	if (strchr(s, '/'))
-	{
-		if (sscanf(s, "%X/%X%c", &hi, &lo, &extra) != 2)
-			return false;
-		*out = ((uint64_t) hi << 32) | lo;
-		return true;
-	}
-	else
-	{
-		char	   *end;
-		unsigned long long v = strtoull(s, &end, 10);
-
-		if (*end)
-			return false;
-		*out = v;
-		return true;
-	}
-}
-
-void
-format_lsn(uint64_t lsn, char out[32])
-{
-	snprintf(out, 32, "%X/%X", (unsigned int) (lsn >> 32), (unsigned int) lsn);
-}
-
-/*---- batches ----*/
 
 static void
 batch_push_item(Batch *b, size_t off, uint64_t seq)
@@ -302,47 +152,4 @@ bulk_item_meta(const char *item, size_t len, char **id, uint64_t *version)
 	}
 	json_decref(root);
 	return *id != NULL;
-}
-
-/* Undo COPY text escaping in place; returns the new length. */
-size_t
-copy_unescape(char *s, size_t n)
-{
-	size_t		i,
-				o = 0;
-
-	for (i = 0; i < n; i++)
-	{
-		if (s[i] != '\\' || i + 1 >= n)
-		{
-			s[o++] = s[i];
-			continue;
-		}
-		i++;
-		switch (s[i])
-		{
-			case 'n':
-				s[o++] = '\n';
-				break;
-			case 't':
-				s[o++] = '\t';
-				break;
-			case 'r':
-				s[o++] = '\r';
-				break;
-			case 'b':
-				s[o++] = '\b';
-				break;
-			case 'f':
-				s[o++] = '\f';
-				break;
-			case 'v':
-				s[o++] = '\v';
-				break;
-			default:
-				s[o++] = s[i];
-				break;
-		}
-	}
-	return o;
 }

@@ -499,15 +499,6 @@ endpoint_free(Endpoint *ep)
 	memset(ep, 0, sizeof(*ep));
 }
 
-void
-sleep_ms(uint64_t ms)
-{
-	struct timespec ts = {(time_t) (ms / 1000), (long) (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* BulkSync.retrying for a Target: the whole request failed, shown in reindex_status. */
 void
 bulk_retrying_target(void *target, const char *why)

@@ -70,26 +70,9 @@ void		log_msg(LogLevel level, const char *target, const char *fmt,...)
 #define log_error(t, ...) log_msg(LOG_ERROR, t, __VA_ARGS__)
 void		fatal(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
 
-/*---- growable byte buffer and JSON helpers (bulk.c) ----*/
-typedef struct Buf
-{
-	char	   *data;
-	size_t		len;
-	size_t		cap;
-} Buf;
-
-void		buf_reserve(Buf *b, size_t extra);
-void		buf_append(Buf *b, const char *s, size_t n);
-void		buf_puts(Buf *b, const char *s);
-void		buf_printf(Buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-void		buf_json_string(Buf *b, const char *s, size_t n);
-void		buf_reset(Buf *b);
-void		buf_free(Buf *b);
-
-uint64_t	now_ms(void);
-size_t		copy_unescape(char *s, size_t n);	/* COPY text format, in place */
-bool		parse_lsn(const char *s, uint64_t *out);
-void		format_lsn(uint64_t lsn, char out[32]);
+#include "buf.h"
+#include "clock.h"
+#include "pg_text.h"
 
 /*---- JSON response scanner (json_scan.c) ----*/
 typedef struct JsonScan
@@ -229,7 +212,6 @@ bool		es_bulk_outcomes(const EsResponse *r, int nitems, ItemOutcome *out,
 void		es_bulk_failure(const EsResponse *r, char *out, size_t len);
 void		es_bulk_bytes(unsigned long long *sent, unsigned long long *raw);
 uint64_t	backoff_ms(int attempt);
-void		sleep_ms(uint64_t ms);
 void		es_global_cleanup(void);
 void		endpoint_copy(Endpoint *dst, const Endpoint *src);
 void		endpoint_free(Endpoint *ep);
