@@ -24,7 +24,12 @@
 
 #include <jansson.h>
 
-#include "streamer.h"
+#include "aliases.h"
+#include "buf.h"
+#include "catalog.h"
+#include "es_client.h"
+#include "log.h"
+#include "target.h"
 
 #define ALIAS_HTTP_TIMEOUT_MS 5000
 

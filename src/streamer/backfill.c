@@ -34,7 +34,18 @@
 
 #include <jansson.h>
 
-#include "streamer.h"
+#include "backfill.h"
+#include "buf.h"
+#include "bulk.h"
+#include "catalog.h"
+#include "clock.h"
+#include "es_client.h"
+#include "log.h"
+#include "options.h"
+#include "pg_text.h"
+#include "replication.h"
+#include "target.h"
+#include "wire.h"
 
 #define PAGES_PER_CHUNK 512
 #define SLOT_LOCK_TIMEOUT "-c lock_timeout=30s -c idle_in_transaction_session_timeout=0"

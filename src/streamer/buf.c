@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "log.h"
 
 void
 buf_reserve(Buf *b, size_t extra)

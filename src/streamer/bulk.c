@@ -19,7 +19,10 @@
 
 #include <jansson.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "bulk.h"
+#include "clock.h"
+#include "log.h"
 
 static void
 batch_push_item(Batch *b, size_t off, uint64_t seq)

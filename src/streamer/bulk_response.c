@@ -25,7 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "bulk_response.h"
+#include "es_client.h"
+#include "json_scan.h"
 
 /*
  * One item: {"<op>":{... "status":N ... "error":{...} ...}}.  *err_start and

@@ -21,7 +21,13 @@
 
 #include <jansson.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "catalog.h"
+#include "endpoint.h"
+#include "es_client.h"
+#include "log.h"
+#include "pg_text.h"
+#include "target.h"
 
 static char *
 dup_or_null(PGresult *r, int row, int col)

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "streamer.h"
+#include "clock.h"
 
 uint64_t
 now_ms(void)

@@ -30,9 +30,17 @@
 #include <jansson.h>
 #include <zlib.h>
 
+#include "buf.h"
+#include "bulk.h"
+#include "bulk_response.h"
+#include "clock.h"
 #include "curl_setup.h"
+#include "endpoint.h"
+#include "es_client.h"
+#include "log.h"
 #include "metrics.h"
-#include "streamer.h"
+#include "options.h"
+#include "target.h"
 
 /*
  * Every request's time limit: --request-timeout (opt.request_timeout_ms),

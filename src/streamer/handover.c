@@ -35,7 +35,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "catalog.h"
+#include "clock.h"
+#include "es_client.h"
+#include "handover.h"
+#include "log.h"
+#include "main.h"
+#include "options.h"
+#include "pg_text.h"
+#include "replication.h"
+#include "stream.h"
+#include "target.h"
 
 #define HANDOVER_TIMEOUT_MS 60000
 #define HANDOVER_MAX_LAG 1048576

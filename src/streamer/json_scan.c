@@ -8,7 +8,8 @@
  */
 #include <string.h>
 
-#include "streamer.h"
+#include "json_scan.h"
+#include "wire.h"
 
 void
 js_ws(JsonScan *s)

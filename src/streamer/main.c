@@ -24,8 +24,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aliases.h"
+#include "backfill.h"
+#include "buf.h"
+#include "catalog.h"
+#include "clock.h"
+#include "endpoint.h"
+#include "es_client.h"
+#include "handover.h"
+#include "log.h"
+#include "main.h"
 #include "metrics.h"
-#include "streamer.h"
+#include "options.h"
+#include "pg_text.h"
+#include "replay.h"
+#include "status.h"
+#include "stream.h"
+#include "target.h"
+#include "verify.h"
 
 #define RELOAD_INTERVAL_MS 5000
 #define SUMMARY_INTERVAL_MS 30000

@@ -22,8 +22,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "clock.h"
+#include "es_client.h"
+#include "log.h"
 #include "metrics.h"
-#include "streamer.h"
+#include "target.h"
 
 #define MAX_CLIENTS 8
 #define CLIENT_TIMEOUT_MS 5000

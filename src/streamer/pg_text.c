@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "streamer.h"
+#include "pg_text.h"
 
 /* Accepts "X/Y" (hex, as PostgreSQL prints) or a plain decimal. */
 bool

@@ -31,7 +31,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "streamer.h"
+#include "backfill.h"
+#include "buf.h"
+#include "bulk.h"
+#include "catalog.h"
+#include "clock.h"
+#include "es_client.h"
+#include "log.h"
+#include "options.h"
+#include "pg_text.h"
+#include "replay.h"
+#include "replication.h"
+#include "target.h"
+#include "wire.h"
 
 #define REPLAY_FETCH 1000
 

@@ -15,7 +15,11 @@
 #include <poll.h>
 #include <sys/time.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "clock.h"
+#include "pg_text.h"
+#include "replication.h"
+#include "target.h"
 
 #define REPL_BATCH_BYTES 65536
 #define REPL_FINISH_MS 5000

@@ -16,7 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "streamer.h"
+#include "backfill.h"
+#include "buf.h"
+#include "clock.h"
+#include "log.h"
+#include "options.h"
+#include "pg_text.h"
+#include "status.h"
+#include "target.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool bar_shown;

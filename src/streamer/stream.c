@@ -43,7 +43,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "bulk.h"
+#include "bulk_response.h"
+#include "catalog.h"
+#include "clock.h"
+#include "es_client.h"
+#include "log.h"
+#include "main.h"
+#include "options.h"
+#include "replication.h"
+#include "stream.h"
+#include "target.h"
+#include "wire.h"
 
 #define FEEDBACK_INTERVAL_MS 10000
 #define FEEDBACK_MIN_GAP_MS 20

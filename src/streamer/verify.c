@@ -42,7 +42,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "streamer.h"
+#include "buf.h"
+#include "bulk.h"
+#include "catalog.h"
+#include "clock.h"
+#include "endpoint.h"
+#include "es_client.h"
+#include "json_scan.h"
+#include "log.h"
+#include "options.h"
+#include "pg_text.h"
+#include "replication.h"
+#include "target.h"
+#include "verify.h"
+#include "wire.h"
 
 #define CLAIM_INTERVAL_MS 1000
 #define PROGRESS_INTERVAL_MS 1000

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "streamer.h"
+#include "wire.h"
 
 /*
  * Find the end of the JSON string starting at s[0] == '"'.  On success *end
