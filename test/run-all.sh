@@ -24,8 +24,10 @@
 # REINDEX_PG_ONLY=1 (make test PG=18) runs only what depends on PostgreSQL:
 # pg_regress and the pytest suites with a cluster, not the development
 # server's own suites (conformance, devsearch*, engine) and the Makefile's
-# (make), the real engine's steps 4 and 5, and two tests of the search
-# engine's side alone (differential, injected-fault retries), run once with 15.
+# (make), the real engine's steps 4 and 5, the real cluster's faults
+# (test/cluster) and three tests of the search engine's side alone
+# (differential, injected-fault retries, the soak on OpenSearch), run once
+# with 15.
 # test/crossmajor runs when REINDEX_STREAMER_OTHER names a streamer linked
 # with another major's libpq (make test builds both).
 # Tests that need a private cluster or server (restarts, faults) start their own.
@@ -173,12 +175,17 @@ if on devsearch && find test -name 'test_*.py' | grep -q .; then
 	skip_dirs=""
 	deselect=""
 	if [ -n "${REINDEX_PG_ONLY:-}" ]; then
-		skip_dirs="test/devsearch test/devsearch_fuzz test/engine test/conformance test/make"
+		# the real cluster's faults (node stopped, 429s, write block, mapping
+		# conflict) are the search engine's side alone too
+		skip_dirs="test/devsearch test/devsearch_fuzz test/engine test/conformance test/make test/cluster"
 		# the search engine's side only, whatever the major: the answers of
-		# devsearch against OpenSearch's, and the injected-fault retries (the
-		# slowest test of the suite); node ids are relative to test/, the rootdir
+		# devsearch against OpenSearch's, the injected-fault retries and the
+		# soak without fault injection on OpenSearch (the devsearch soak, with
+		# its Postgres restarts and invalidated slot, runs on both); node ids
+		# are relative to test/, the rootdir
 		deselect="differential/test_differential.py::test_devsearch_answers_as_opensearch
-			streamer/test_streamer_faults.py::test_retryable_faults_converge_and_are_counted"
+			streamer/test_streamer_faults.py::test_retryable_faults_converge_and_are_counted
+			soak/test_soak.py::test_short_soak_on_a_real_opensearch"
 	fi
 	if [ -z "${REINDEX_STREAMER_OTHER:-}" ]; then
 		echo "test/crossmajor: not run (no streamer linked with another major's libpq; make test builds one)"

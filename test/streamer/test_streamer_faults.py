@@ -18,7 +18,7 @@ from streamer_workload import Workload, create_items_table
                             "real 429s on a 3-node cluster with a small write queue are the fault suite's")
 def test_retryable_faults_converge_and_are_counted(env):
     audit = env.create_audit_slot("audit_faults")
-    create_items_table(env, "flaky", 20000)
+    create_items_table(env, "flaky", 6000)
     before = env.es.stats()
     env.es.faults({"type": "bulk_item_429", "rate": 0.2, "path": "_bulk"},
                   {"type": "http_503", "rate": 0.1, "path": "_bulk"},
