@@ -32,6 +32,8 @@
 #              p50, p99 (target <= 50 ms);
 #   memory     the engine's peak RSS (the JVM's VmHWM) and the streamer's (wait4)
 #              separately; CPU seconds of both over each run, to say where time goes.
+# BENCH_PARTS (default "backfill stream latency") runs only the parts named;
+# BENCH_STREAMER_ARGS adds options to every streamer run (e.g. --max-inflight=4).
 # The load average is printed with the figures: the machine may be shared.
 . "$(dirname "$0")/streamer_common.sh"
 ROWS=${BENCH_BACKFILL_ROWS:-1000000}
@@ -103,14 +105,20 @@ measured() {
 
 rate_of() { $PY -c "print(round($1 / $(jfield "$bench_work/$2.json" elapsed_s)))"; }
 
+part() { case " ${BENCH_PARTS:-backfill stream latency} " in *" $1 "*) return 0 ;; esac; return 1; }
+# shellcheck disable=SC2206
+extra=(${BENCH_STREAMER_ARGS:-})
+[ ${#extra[@]} -eq 0 ] || echo "# streamer options: ${extra[*]}"
+
 # ---------------------------------------------------------------- backfill
+if part backfill; then
 table_b "$ROWS"
 render b ceil_b "$bench_work/b.ndjson"
 ceil_b=$(ceiling backfill ceil_b "$bench_work/b.ndjson" \
 	'{"settings":{"index":{"refresh_interval":"-1","number_of_replicas":0}}}')
 rm -f "$bench_work/b.ndjson"
 q "SELECT reindex.reindex_begin('b', 'b', 'b_v1')" >/dev/null
-measured backfill --once
+measured backfill --once "${extra[@]}"
 got=$(q "SELECT rows_backfilled FROM reindex.target WHERE index_name = 'b_v1'")
 [ "$got" = "$ROWS" ] || { echo "backfill of b_v1 wrote $got rows, expected $ROWS"; exit 1; }
 [ "$(count_docs b_v1)" = "$ROWS" ] || { echo "b_v1 does not hold $ROWS documents"; exit 1; }
@@ -118,20 +126,22 @@ r=$(rate_of "$ROWS" backfill)
 echo "opensearch backfill $ROWS rows: streamer $r rows/s vs ingest ceiling $ceil_b docs/s; ratio $(ratio "$r" "$ceil_b") (target >= 0.9)"
 curl_ok DELETE /b_v1
 q "DROP TABLE b" >/dev/null
+fi
 
 # ---------------------------------------------------------------- stream A, B
+if part stream; then
 q "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric NOT NULL,
 	qty int NOT NULL, updated timestamptz NOT NULL DEFAULT now())" >/dev/null
 q "CREATE TABLE counters (id int PRIMARY KEY, n bigint NOT NULL)" >/dev/null
 q "INSERT INTO counters SELECT g, 0 FROM generate_series(1, 1000) g" >/dev/null
 ja=$(q "SELECT reindex.reindex_begin('items', 'items', 'items_v1')")
 jb=$(q "SELECT reindex.reindex_begin('counters', 'counters', 'counters_v1')")
-measured ready --once
+measured ready --once "${extra[@]}"
 wait_job "$ja" ready 60 && wait_job "$jb" ready 60 || exit 1
 
 q "INSERT INTO items SELECT g, 'item ' || g, g * 1.25, g % 100 FROM generate_series(1, $W1_ROWS) g" >/dev/null
 lsn=$(q "SELECT pg_current_wal_lsn()")
-measured stream_a --until-lsn="$lsn"
+measured stream_a --until-lsn="$lsn" "${extra[@]}"
 [ "$(count_docs items_v1)" = "$W1_ROWS" ] || { echo "items_v1 does not hold $W1_ROWS documents"; exit 1; }
 render items ceil_a "$bench_work/a.ndjson"
 ceil_a=$(ceiling "stream A" ceil_a "$bench_work/a.ndjson" '{}')
@@ -144,7 +154,7 @@ printf '\\set id random(1, 1000)\nUPDATE counters SET n = n + 1 WHERE id = :id;\
 "$PGBINDIR/pgbench" -n -c 2 -j 2 -t $((W2_TXNS / 2)) -f "$bench_work/update.sql" bench >"$bench_work/pgbench.out" 2>&1 ||
 	{ cat "$bench_work/pgbench.out"; exit 1; }
 lsn=$(q "SELECT pg_current_wal_lsn()")
-measured stream_b --until-lsn="$lsn"
+measured stream_b --until-lsn="$lsn" "${extra[@]}"
 want=$(q "SELECT sum(n) FROM counters")
 have=$(curl -s -XPOST "$ES_URL/counters_v1/_refresh" >/dev/null
 	curl -s "$ES_URL/counters_v1/_search" -H 'Content-Type: application/json' \
@@ -159,8 +169,12 @@ r=$(rate_of "$W2_TXNS" stream_b)
 echo "opensearch stream B ($W2_TXNS single-row update txns): streamer $r rows/s vs ingest ceiling $ceil_b2 docs/s; ratio $(ratio "$r" "$ceil_b2") (target >= 0.9)"
 curl_ok DELETE /counters_v1
 
+fi
+
 # ---------------------------------------------------------------- latency
-latency_setup 300
+probe_rc=0
+if part latency; then
+latency_setup 300 "${extra[@]}"
 slots=()
 for s in $(q "SELECT DISTINCT t.slot_name FROM reindex.target t JOIN pg_replication_slots s USING (slot_name)
 	WHERE t.index_name IN ('lat_v1', 'lat_v2')"); do slots+=(--ack-slot "$s"); done
@@ -190,6 +204,7 @@ ok = r["p99_ms"] is not None and r["p99_ms"] <= 50
 print("opensearch latency commit -> acknowledged in both indexes: p50 %s ms, p99 %s ms (target <= 50: %s), max %s ms, %d samples, %d timeouts"
       % (r["p50_ms"], r["p99_ms"], "met" if ok else "NOT met", r["max_ms"], r["samples"], r["timeouts"]))
 PYEOF
+fi
 echo "opensearch peak RSS: engine $(engine_peak_rss_mb) MB (JVM, heap <= 1 GB); $(peak_rss_report "${srss[@]}")"
 echo "# load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$probe_rc" = 0 ]
