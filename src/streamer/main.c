@@ -526,17 +526,38 @@ index_lost(Target *t)
 			 "restarted without it): its changes are held, nothing was dead-lettered and the streamer "
 			 "does not recreate it; build it again from the table with reindex_begin() (cancel this "
 			 "job first if it is still active)", t->index_name);
-	if (!job_active(t) && t->shared && shared_feeds(t))
+	if (!job_active(t) && t->shared)
 	{
 		char		why[200];
 
+		/*
+		 * Not fed at this moment (the shared stream is restarting, or it
+		 * ended): stopping the target here would keep it out of the shared
+		 * stream for a minute with nothing detached.  Its events come again
+		 * when the stream includes it, fail again, and it is detached then.
+		 */
 		snprintf(why, sizeof(why), "index %s no longer exists", t->index_name);
-		if (!shared_detach(t, why))
+		if (!shared_feeds(t) || !shared_detach(t, why))
 		{
 			/* still held by the shared stream; its retried writes say so again */
 			atomic_store(&t->index_lost, false);
 			return;
 		}
+	}
+	if (job_active(t) && t->shared)
+	{
+		/*
+		 * The job is failed before the target leaves the shared stream.  If
+		 * that did not take (the job was finished meanwhile and the reload
+		 * has not told us yet, or a DBA's call holds its row), the target
+		 * stays: its retried writes fail again and it is decided then, by
+		 * the job's state as the catalog has it (detached if finished).
+		 */
+		fail_target(t, msg);
+		atomic_store(&t->index_lost, false);
+		if (strcmp(t->job_state, "failed") == 0)
+			stop_target(t);
+		return;
 	}
 	stop_target(t);
 	atomic_store(&t->index_lost, false);

@@ -108,3 +108,38 @@ def test_deleted_live_index_is_detached_from_the_shared_slot(engine_env):
     assert env.job_state(other) == "ready"
     assert s.alive(), s.output()[-2000:]
     assert env.stop_streamers() == {"live": 0}
+
+
+def test_index_lost_while_its_job_is_being_finished_is_detached(engine_env):
+    """The index is deleted while a DBA's reindex_finish() holds the job row
+    (not committed yet): the streamer cannot fail the job (its update skips
+    a locked row) and must not stop the target either.  Once the finish
+    commits, the target is a finished job's live index and is detached from
+    the shared slot, as above.  Before, it left the shared stream and was
+    retried a minute later, nothing detached meanwhile."""
+    env = engine_env
+    (live, other), s = two_on_the_shared_slot(env, ("finix", "finother"), "fin")
+    env.swap("finix")
+    dba = env.pg.connect(autocommit=False)
+    try:
+        with dba.cursor() as cur:
+            cur.execute("SELECT reindex.reindex_finish(%s)", (live,))
+        st, res = env.es.req("DELETE", "/finix_v1")
+        assert st == 200, (st, res)
+        env.sql("UPDATE finix SET qty = qty + 1 WHERE id <= 40")
+        wait_for(lambda: "finix_v1 no longer exists" in s.output(), 60,
+                 "the streamer to see finix_v1 gone")
+        dba.commit()
+    finally:
+        dba.close()
+    assert env.job_state(live) == "completed"
+    env.sql("UPDATE finother SET qty = qty + 1 WHERE id <= 40")
+    wait_for(lambda: env.target_row("finix_v1")["feed"] == "own", 30, "finix_v1 to be detached")
+    row = env.target_row("finix_v1")
+    assert "finix_v1 no longer exists" in row["detached_reason"], row
+    assert env.one("SELECT count(*) FROM reindex.dead_letter") == 0
+    wait_for(lambda: env.one("SELECT lag_bytes FROM reindex.reindex_status('finother')"
+                             " WHERE job_id = %s", (other,)) == 0, 60, "finother to catch up")
+    env.assert_verified(["finother_v1"])
+    assert s.alive(), s.output()[-2000:]
+    assert env.stop_streamers() == {"fin": 0}
