@@ -17,7 +17,7 @@ set -eu
 
 PACKAGES="make gcc pkg-config postgresql-15 postgresql-client-15 postgresql-server-dev-15
 libpq-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev zlib1g-dev
-libipc-run-perl python3 python3-pytest python3-psycopg2 python3-yaml python3-pip unzip
+libipc-run-perl python3 python3-pytest python3-pytest-xdist python3-psycopg2 python3-yaml python3-pip unzip
 postgresql-15-wal2json curl clang libclang-rt-14-dev valgrind
 openjdk-17-jdk-headless maven systemd openssl"
 

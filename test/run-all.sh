@@ -171,6 +171,19 @@ pytest_suite() {	# pytest_suite NAME PYTEST_ARGS...
 }
 
 # 3. pytest suites
+# The development server's pass runs its modules in REINDEX_TEST_JOBS pytest
+# workers (default: the number of cores, at most 4; 1 runs them in order):
+# each module starts its own PostgreSQL cluster and server, so modules share
+# nothing; a module's tests stay in one worker, in order (--dist loadfile).
+# The real cluster's faults (test/cluster: three JVM nodes of their own) run
+# after it, alone, so that no worker's load makes a node miss its quorum.
+xdist_args() {
+	local n=${REINDEX_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+	[ "$n" -le 4 ] 2>/dev/null || n=4
+	[ "$n" -gt 1 ] 2>/dev/null || return 0
+	$PY -c 'import xdist' 2>/dev/null || { echo "pytest-xdist is missing (python3-pytest-xdist): one worker" >&2; return 0; }
+	echo "-n $n --dist loadfile"
+}
 if on devsearch && find test -name 'test_*.py' | grep -q .; then
 	skip_dirs=""
 	deselect=""
@@ -192,8 +205,11 @@ if on devsearch && find test -name 'test_*.py' | grep -q .; then
 		skip_dirs="$skip_dirs test/crossmajor"
 	fi
 	# shellcheck disable=SC2046
-	REINDEX_TEST_ENGINE=devsearch pytest_suite pytest $(for d in $skip_dirs; do echo "--ignore=$d"; done) \
+	REINDEX_TEST_ENGINE=devsearch pytest_suite pytest $(xdist_args) $(for d in $skip_dirs test/cluster; do echo "--ignore=$d"; done) \
 		$(for t in $deselect; do echo "--deselect=$t"; done) test
+	if [ -z "${REINDEX_PG_ONLY:-}" ] && [ -d test/cluster ]; then
+		REINDEX_TEST_ENGINE=devsearch pytest_suite cluster-faults test/cluster
+	fi
 fi
 
 # 4. and 5. the real engine
