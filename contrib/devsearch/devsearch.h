@@ -130,6 +130,7 @@ typedef struct Server
 	struct Faults *faults;
 	struct Stats *stats;
 	uint64_t	fault_generation;	/* bumped when faults are cleared */
+	bool		stopping;		/* shutting down: delayed answers go at once */
 	struct ScrollCtx *scrolls;	/* open scroll contexts (scroll.c) */
 	uint64_t	scroll_seq;
 	int			request_log_fd; /* reqlog.c; -1 = no request log */

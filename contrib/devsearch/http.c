@@ -8,7 +8,8 @@
  * stall, reset mid-body).  Invariants: the raw request target is taken from
  * the URI log callback so percent-decoding happens once, per path segment,
  * in request.c; Server.lock is never held here except to wait for a stall
- * to be cleared, and that wait releases it.
+ * to be cleared or a delay to pass (shutdown ends both), and that wait
+ * releases it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -162,22 +163,43 @@ gunzip(const char *in, size_t len, int64_t max, JsonBuf *out)
 }
 
 static void
+deadline_in(struct timespec *deadline, long ms)
+{
+	clock_gettime(CLOCK_REALTIME, deadline);
+	deadline->tv_sec += ms / 1000;
+	deadline->tv_nsec += (ms % 1000) * 1000000L;
+	if (deadline->tv_nsec >= 1000000000L)
+	{
+		deadline->tv_sec++;
+		deadline->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * A delayed answer waits its time, or until the server shuts down (a delay
+ * of 20 s must not hold SIGTERM's exit for 20 s).
+ */
+static void
+wait_delay(Server *srv, long ms)
+{
+	struct timespec deadline;
+
+	deadline_in(&deadline, ms);
+	pthread_mutex_lock(&srv->lock);
+	while (!srv->stopping)
+		if (pthread_cond_timedwait(&srv->faults_changed, &srv->lock, &deadline) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void
 wait_stall(Server *srv, long ms)
 {
 	struct timespec deadline;
 	uint64_t	gen;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
 	if (ms > 0)
-	{
-		deadline.tv_sec += ms / 1000;
-		deadline.tv_nsec += (ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L)
-		{
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+		deadline_in(&deadline, ms);
 	pthread_mutex_lock(&srv->lock);
 	gen = srv->fault_generation;
 	while (srv->fault_generation == gen)
@@ -299,12 +321,7 @@ handler(void *cls, struct MHD_Connection *con, const char *url, const char *meth
 
 send:
 	if (resp.delay_ms > 0)
-	{
-		struct timespec ts = {resp.delay_ms / 1000, (resp.delay_ms % 1000) * 1000000L};
-
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
+		wait_delay(srv, resp.delay_ms);
 	if (resp.stall_ms >= 0)
 		wait_stall(srv, resp.stall_ms);
 

@@ -185,8 +185,9 @@ main(int argc, char **argv)
 		sigsuspend(&old);
 	if (!cfg.quiet)
 		fprintf(stderr, "devsearch: shutting down\n");
-	/* release stalled connections before stopping */
+	/* release stalled and delayed connections before stopping */
 	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
 	faults_clear(srv);
 	pthread_mutex_unlock(&srv->lock);
 	http_stop(http);

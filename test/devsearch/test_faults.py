@@ -152,6 +152,27 @@ def test_sigterm_exits_zero(ds):
     assert ds.stop() == 0
 
 
+def test_sigterm_ends_a_delayed_answer(ds):
+    """A request delayed for a minute does not hold the exit: SIGTERM ends the
+    delay and the server stops (a 20 s delay held a test's teardown); the
+    client gets its answer or a closed connection, never a hang."""
+    ds.json("POST", "/_dev/faults", {"type": "delay", "ms": 60000, "path": "/_cluster"})
+    slow = ds.conn(timeout=30)
+    slow.request("GET", "/_cluster/health")
+    deadline = time.monotonic() + 10
+    while True:      # the request reaches the server asynchronously
+        st, body = ds.json("GET", "/_dev/faults")
+        if body["faults"][0]["fired"] >= 1 or time.monotonic() > deadline:
+            break
+    assert body["faults"][0]["fired"] >= 1
+    ds.proc.terminate()
+    assert ds.proc.wait(timeout=15) == 0
+    try:
+        assert slow.getresponse().status == 200
+    except (http.client.RemoteDisconnected, ConnectionResetError):
+        pass        # closed by the stopping server: not a socket.timeout
+
+
 def test_stats_count_single_document_operations(ds):
     ds.bulk(bulk_lines(3))
     assert ds.json("PUT", "/s/_doc/1", {"a": 1})[0] == 201
