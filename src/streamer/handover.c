@@ -56,6 +56,7 @@
 char		shared_slot_name[64];
 
 static Stream *shared;
+static PGconn *creating;		/* CREATE_REPLICATION_SLOT of the shared slot, sent */
 static uint64_t shared_retry_at;
 static int	shared_attempt;
 static bool elsewhere;			/* another process streams the shared slot */
@@ -323,18 +324,64 @@ open_shared(Target **targets, int n, Target *extra, uint64_t extra_skip, uint64_
 	return shared != NULL;
 }
 
+/*
+ * REINDEX_STREAMER_HOLD_SHARED_SLOT=<file>: while the file exists, the
+ * shared slot is not created (tests open a transaction first).
+ */
 static bool
-create_shared_slot(void)
+creation_held(void)
 {
-	PGconn	   *repl = catalog_connect(opt.conninfo, true, "-c lock_timeout=30s");
+	const char *f = getenv("REINDEX_STREAMER_HOLD_SHARED_SLOT");
+
+	return f && access(f, F_OK) == 0;
+}
+
+/*
+ * Creating the shared slot waits for every transaction running at that
+ * moment, for instance a DBA's reindex_swap_alias() waiting for this very
+ * streamer to confirm a target's position.  So it is sent without waiting:
+ * every stream goes on meanwhile, and create_shared_slot_poll() takes the
+ * answer when it comes (the main loop polls creating_socket()).  A lock
+ * timeout ends a wait that lasts too long; it is tried again later.
+ */
+static void
+create_shared_slot_start(void)
+{
+	char	   *err = NULL;
+
+	creating = catalog_connect(opt.conninfo, true, "-c lock_timeout=30s");
+	if (!creating)
+	{
+		shared_retry_at = now_ms() + 1000;
+		return;
+	}
+	if (!repl_send_create_slot(creating, shared_slot_name, false, false, &err))
+	{
+		log_warn(NULL, "could not create the shared slot %s: %s", shared_slot_name,
+				 err ? err : "unknown error");
+		free(err);
+		PQfinish(creating);
+		creating = NULL;
+		shared_retry_at = now_ms() + backoff_ms(shared_attempt++);
+		return;
+	}
+	log_debug(NULL, "creating the shared slot %s", shared_slot_name);
+}
+
+/* false while the creation runs; true once it ended (created or not) */
+static bool
+create_shared_slot_poll(void)
+{
 	uint64_t	cp = 0;
 	char	   *err = NULL;
-	bool		ok;
+	int			rc;
 
-	if (!repl)
+	if (!creating)
+		return true;
+	rc = repl_create_slot_answer(creating, false, &cp, NULL, &err);
+	if (rc == 0)
 		return false;
-	ok = repl_create_slot(repl, shared_slot_name, false, false, &cp, NULL, &err);
-	if (ok)
+	if (rc == 1)
 	{
 		char		l[32];
 
@@ -342,11 +389,22 @@ create_shared_slot(void)
 		log_info(NULL, "shared slot %s created at %s", shared_slot_name, l);
 	}
 	else if (!err || !strstr(err, "already exists"))
+	{
 		log_warn(NULL, "could not create the shared slot %s: %s", shared_slot_name,
 				 err ? err : "unknown error");
+		shared_retry_at = now_ms() + backoff_ms(shared_attempt++);
+	}
 	free(err);
-	PQfinish(repl);
-	return ok;
+	PQfinish(creating);
+	creating = NULL;
+	return true;
+}
+
+/* The socket of the shared slot's creation in progress, or -1. */
+int
+shared_creating_socket(void)
+{
+	return creating ? PQsocket(creating) : -1;
 }
 
 /* Left over by a crash between a handover's commit and the drop, or a detach. */
@@ -646,7 +704,8 @@ shared_drive(Target **targets, int n)
 				break;
 			}
 	}
-	if (!shared && !shutdown_requested && now >= shared_retry_at)
+	if (!shared && !shutdown_requested && create_shared_slot_poll() &&
+		now_ms() >= shared_retry_at)
 	{
 		bool		candidate = false;
 
@@ -657,9 +716,9 @@ shared_drive(Target **targets, int n)
 		{
 			int			exists = catalog_slot_exists(main_cat, shared_slot_name, NULL);
 
-			if (exists == 0 && candidate)
-				create_shared_slot();
-			if (exists >= 0)
+			if (exists == 0 && candidate && !creation_held())
+				create_shared_slot_start();
+			else if (exists == 1 || (exists == 0 && want))
 			{
 				drop_leftover_own_slots(targets, n);
 				open_shared(targets, n, NULL, 0, 0);
@@ -739,6 +798,12 @@ shared_work(void)
 void
 shared_close(void)
 {
+	if (creating)
+	{
+		/* the server drops a slot whose creation did not end */
+		PQfinish(creating);
+		creating = NULL;
+	}
 	if (ho)
 	{
 		/* gate kept shut: the shared slot stays below the handover's events */

@@ -21,5 +21,7 @@ bool		shared_work(void);
 void		shared_broken(void);
 void		shared_close(void);
 bool		shared_elsewhere(void);
+/* the socket of the shared slot's creation in progress, or -1 */
+int			shared_creating_socket(void);
 
 #endif							/* REINDEX_STREAMER_HANDOVER_H */

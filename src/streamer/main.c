@@ -970,6 +970,12 @@ main(int argc, char **argv)
 			if (to < timeout)
 				timeout = to;
 		}
+		if (shared_creating_socket() >= 0)
+		{
+			fds[nfds] = shared_creating_socket();
+			ev[nfds] = POLLIN;
+			owner[nfds++] = NULL;
+		}
 		for (i = 0; i < ntargets && nfds < 64; i++)
 		{
 			Target	   *t = targets[i];

@@ -74,41 +74,82 @@ buf_quote_literal(Buf *b, const char *s)
 }
 
 /*
- * CREATE_REPLICATION_SLOT ... (SNAPSHOT 'export').  The snapshot lives until
- * the next command on this connection; the caller keeps it idle until every
- * worker imported it.
+ * CREATE_REPLICATION_SLOT ... (SNAPSHOT 'export'), sent without waiting for
+ * its answer: the server waits for every transaction running at that moment
+ * before it answers.
  */
 bool
-repl_create_slot(PGconn *repl, const char *slot, bool temporary, bool export,
-				 uint64_t *cp, char **snapshot, char **err)
+repl_send_create_slot(PGconn *repl, const char *slot, bool temporary, bool export, char **err)
 {
 	Buf			q = {0};
 	char	   *qs = quote_ident(repl, slot);
-	PGresult   *r;
 	bool		ok;
 
 	buf_printf(&q, "CREATE_REPLICATION_SLOT %s %sLOGICAL reindex (SNAPSHOT '%s')",
 			   qs, temporary ? "TEMPORARY " : "", export ? "export" : "nothing");
 	free(qs);
-	r = PQexec(repl, q.data);
+	ok = PQsendQuery(repl, q.data) == 1;
 	buf_free(&q);
-	ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
 	if (!ok)
-	{
 		*err = strdup(PQerrorMessage(repl));
-		PQclear(r);
-		return false;
+	return ok;
+}
+
+/*
+ * The answer of repl_send_create_slot(): 0 while it has not arrived (wait:
+ * read the socket, then ask again), 1 with the slot's consistent point (and
+ * the exported snapshot's name if snapshot is not NULL), -1 with *err.
+ */
+int
+repl_create_slot_answer(PGconn *repl, bool wait, uint64_t *cp, char **snapshot, char **err)
+{
+	PGresult   *r,
+			   *extra;
+	int			rc = 1;
+
+	if (!wait)
+	{
+		if (!PQconsumeInput(repl))
+		{
+			*err = strdup(PQerrorMessage(repl));
+			return -1;
+		}
+		if (PQisBusy(repl))
+			return 0;
 	}
-	if (!parse_lsn(PQgetvalue(r, 0, 1), cp))
+	r = PQgetResult(repl);
+	while ((extra = PQgetResult(repl)) != NULL)
+		PQclear(extra);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+	{
+		const char *m = r ? PQresultErrorMessage(r) : "";
+
+		*err = strdup(*m ? m : PQerrorMessage(repl));
+		rc = -1;
+	}
+	else if (!parse_lsn(PQgetvalue(r, 0, 1), cp))
 	{
 		*err = strdup("could not parse the slot's consistent point");
-		PQclear(r);
-		return false;
+		rc = -1;
 	}
-	if (snapshot)
+	else if (snapshot)
 		*snapshot = PQgetisnull(r, 0, 2) ? NULL : strdup(PQgetvalue(r, 0, 2));
 	PQclear(r);
-	return true;
+	return rc;
+}
+
+/*
+ * CREATE_REPLICATION_SLOT, waiting for the answer.  An exported snapshot
+ * lives until the next command on this connection; the caller keeps it idle
+ * until every worker imported it.
+ */
+bool
+repl_create_slot(PGconn *repl, const char *slot, bool temporary, bool export,
+				 uint64_t *cp, char **snapshot, char **err)
+{
+	if (!repl_send_create_slot(repl, slot, temporary, export, err))
+		return false;
+	return repl_create_slot_answer(repl, true, cp, snapshot, err) == 1;
 }
 
 /*

@@ -14,6 +14,10 @@
 
 bool		repl_create_slot(PGconn *repl, const char *slot, bool temporary, bool export,
 							 uint64_t *cp, char **snapshot, char **err);
+bool		repl_send_create_slot(PGconn *repl, const char *slot, bool temporary, bool export,
+								  char **err);
+int			repl_create_slot_answer(PGconn *repl, bool wait, uint64_t *cp, char **snapshot,
+									char **err);
 bool		repl_start(PGconn *repl, const char *slot, uint64_t start, const Target *own,
 					   const char *targets, char **err);
 bool		repl_send_feedback(PGconn *repl, uint64_t write, uint64_t flush, bool reply);
