@@ -965,7 +965,7 @@ main(int argc, char **argv)
 			int			to = stream_timeout_ms(shared_stream());
 
 			fds[nfds] = stream_socket(shared_stream());
-			ev[nfds] = POLLIN;
+			ev[nfds] = stream_poll_events(shared_stream());
 			owner[nfds++] = NULL;
 			if (to < timeout)
 				timeout = to;
@@ -985,7 +985,7 @@ main(int argc, char **argv)
 				int			to = stream_timeout_ms(t->stream);
 
 				fds[nfds] = stream_socket(t->stream);
-				ev[nfds] = POLLIN;
+				ev[nfds] = stream_poll_events(t->stream);
 				owner[nfds++] = t;
 				if (to < timeout)
 					timeout = to;

@@ -39,6 +39,7 @@
  * member's batch is full, or a barrier waits, no more messages are read.
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,7 @@ struct Stream
 	uint64_t	fb_sent;
 	uint64_t	last_fb_ms;
 	bool		reply_now;
+	bool		ask_pending;	/* a caller wants a keepalive (rate-limited) */
 	uint64_t	stop_at;		/* 0: none */
 	bool		stop_reached;
 	bool		paused;
@@ -1114,6 +1116,19 @@ stream_socket(Stream *s)
 	return PQsocket(s->repl);
 }
 
+/*
+ * What to wait for on stream_socket(): its input only while the stream
+ * reads.  A blocked stream (lanes busy and full, a barrier, paused, drained,
+ * stopped) leaves its data in the socket, which would end every wait at
+ * once: the loop spun until a lane's answer came (half the streamer's CPU
+ * in a 1M-row transaction).  Its turn comes with the answer.
+ */
+short
+stream_poll_events(Stream *s)
+{
+	return blocked(s) ? 0 : POLLIN;
+}
+
 void
 stream_set_draining(Stream *s)
 {
@@ -1159,11 +1174,17 @@ stream_oldest_unacked_ms(Stream *s)
 	return s->qlen > 0 ? s->q[s->qhead].recv_ms : 0;
 }
 
-/* Ask the server for a keepalive now (used to learn its position). */
+/*
+ * Ask the server for a keepalive (used to learn its position).  Callers ask
+ * on every turn of the main loop while they wait (--once, --until-lsn): the
+ * request goes out at most every FEEDBACK_MIN_GAP_MS, not on every turn
+ * (a status update per turn took half the streamer's CPU in a 1M-row
+ * transaction).
+ */
 void
 stream_request_reply(Stream *s)
 {
-	s->reply_now = true;
+	s->ask_pending = true;
 }
 
 static void
@@ -1190,7 +1211,8 @@ stream_work(Stream *s)
 	int			i,
 				j,
 				nmsg = 0;
-	bool		drained = false;
+	bool		drained = false,
+				ask_due;
 
 	s->more = false;
 	for (i = 0; i < s->nmembers; i++)
@@ -1299,10 +1321,11 @@ stream_work(Stream *s)
 	barrier_step(s);
 	advance_confirmed(s);
 
-	if (s->reply_now || now - s->last_fb_ms >= FEEDBACK_INTERVAL_MS ||
+	ask_due = s->ask_pending && now - s->last_fb_ms >= FEEDBACK_MIN_GAP_MS;
+	if (s->reply_now || ask_due || now - s->last_fb_ms >= FEEDBACK_INTERVAL_MS ||
 		(s->confirmed > s->fb_sent && now - s->last_fb_ms >= FEEDBACK_MIN_GAP_MS))
 	{
-		bool		ask = (s->reply_now || now - s->last_fb_ms >= FEEDBACK_INTERVAL_MS) &&
+		bool		ask = (s->reply_now || ask_due || now - s->last_fb_ms >= FEEDBACK_INTERVAL_MS) &&
 			s->qlen == 0 && !s->in_txn;
 
 		if (!repl_send_feedback(s->repl, s->written > s->confirmed ? s->written : s->confirmed,
@@ -1315,6 +1338,7 @@ stream_work(Stream *s)
 		s->fb_sent = s->confirmed;
 		s->last_fb_ms = now;
 		s->reply_now = false;
+		s->ask_pending = false;
 	}
 	return true;
 }
@@ -1340,7 +1364,12 @@ stream_timeout_ms(Stream *s)
 			if (l->busy && !l->in_flight)
 				d = l->retry_at > now ? (int64_t) (l->retry_at - now) : 0;
 			else if (!l->busy && l->fill.nitems > 0)
-				d = 0;
+			{
+				/* stream_work() sent it unless it waits for more events */
+				uint64_t	due = l->fill.first_ms + (uint64_t) opt.flush_interval_ms;
+
+				d = due > now ? (int64_t) (due - now) : 0;
+			}
 			if (d < best)
 				best = d;
 		}
@@ -1356,5 +1385,14 @@ stream_timeout_ms(Stream *s)
 		best = 0;
 	if (s->confirmed > s->fb_sent)
 		best = best < FEEDBACK_MIN_GAP_MS ? best : FEEDBACK_MIN_GAP_MS;
+	if (s->reply_now)
+		best = 0;
+	else if (s->ask_pending)
+	{
+		int64_t		d = (int64_t) (s->last_fb_ms + FEEDBACK_MIN_GAP_MS) - (int64_t) now;
+
+		if (d < best)
+			best = d;
+	}
 	return (int) (best < 0 ? 0 : best);
 }

@@ -34,6 +34,7 @@ uint64_t	stream_position(Stream *s);
 bool		stream_between_txns(Stream *s);
 void		stream_close(Stream *s);
 int			stream_socket(Stream *s);
+short		stream_poll_events(Stream *s);
 bool		stream_work(Stream *s);
 bool		stream_idle(Stream *s);
 bool		stream_drained(Stream *s);

@@ -100,6 +100,7 @@ measured() {
 	srss+=("$(jfield "$bench_work/$name.json" maxrss_kb)")
 	echo "  streamer $name: $(jfield "$bench_work/$name.json" elapsed_s | cut -c1-6) s wall," \
 		"streamer CPU $(jfield "$bench_work/$name.json" cpu_s | cut -c1-5) s," \
+		"streamer peak RSS $(($(jfield "$bench_work/$name.json" maxrss_kb) / 1024)) MB," \
 		"engine CPU $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", b - a }') s" >&2
 }
 
