@@ -73,7 +73,9 @@ bench_setup() {
 # ES_URL and ENGINE_PID (the JVM: the launcher execs it).  Failing to start is
 # a failure, never "not available": make bench installs what it needs.
 start_opensearch() {
-	"$top/test/engine/opensearch" --port 0 >"$bench_work/opensearch.out" 2>"$bench_work/opensearch.err" &
+	local pin=()
+	[ -z "${BENCH_ENGINE_CPUS:-}" ] || pin=(taskset -c "$BENCH_ENGINE_CPUS")
+	"${pin[@]}" "$top/test/engine/opensearch" --port 0 >"$bench_work/opensearch.out" 2>"$bench_work/opensearch.err" &
 	ENGINE_PID=$!
 	devsearch_pid=$ENGINE_PID	# bench_cleanup stops it
 	wait_listen opensearch 6000	# the first start builds the launcher (Maven)
@@ -96,6 +98,28 @@ wait_listen() {
 # engine_cpu_s: CPU seconds (user + system) the search engine has used so far
 engine_cpu_s() {
 	awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / tck }' "/proc/$ENGINE_PID/stat"
+}
+
+# pg_cpu_s: CPU seconds (user + system) PostgreSQL has used so far: the
+# postmaster with its reaped children (walsenders and backends that ended)
+# and every live child
+pg_cpu_s() {
+	local pm c n
+	pm=$(head -n 1 "$bench_work/pg/data/postmaster.pid")
+	# a child that exited counts once it is reaped (a zombie's time is in
+	# neither place): wait, bounded, until none is left unreaped
+	for n in $(seq 1 200); do
+		c=$(for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+			awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$c/stat" 2>/dev/null; done | grep -c Z)
+		[ "$c" = 0 ] && break
+		sleep 0.01
+	done
+	{
+		awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$pm/stat"
+		for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+			awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$c/stat" 2>/dev/null
+		done
+	} | awk -v tck="$(getconf CLK_TCK)" '{ s += $1 } END { print s / tck }'
 }
 
 # engine_peak_rss_mb: the search engine's peak RSS so far (VmHWM)
