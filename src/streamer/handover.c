@@ -57,6 +57,7 @@ char		shared_slot_name[64];
 
 static Stream *shared;
 static PGconn *creating;		/* CREATE_REPLICATION_SLOT of the shared slot, sent */
+static bool created;			/* created by us and not streamed yet */
 static uint64_t shared_retry_at;
 static int	shared_attempt;
 static bool elsewhere;			/* another process streams the shared slot */
@@ -387,6 +388,7 @@ create_shared_slot_poll(void)
 
 		format_lsn(cp, l);
 		log_info(NULL, "shared slot %s created at %s", shared_slot_name, l);
+		created = true;
 	}
 	else if (!err || !strstr(err, "already exists"))
 	{
@@ -712,14 +714,21 @@ shared_drive(Target **targets, int n)
 		for (i = 0; i < n; i++)
 			if (handover_candidate(targets[i], now))
 				candidate = true;
-		if (want || candidate)
+		/*
+		 * A slot just created is streamed even if its candidate went away
+		 * meanwhile (cancelled): a slot nobody reads holds WAL.
+		 */
+		if (want || candidate || created)
 		{
 			int			exists = catalog_slot_exists(main_cat, shared_slot_name, NULL);
 
+			if (exists == 0)
+				created = false;
 			if (exists == 0 && candidate && !creation_held())
 				create_shared_slot_start();
 			else if (exists == 1 || (exists == 0 && want))
 			{
+				created = false;
 				drop_leftover_own_slots(targets, n);
 				open_shared(targets, n, NULL, 0, 0);
 			}
