@@ -342,7 +342,7 @@ creation_held(void)
  * moment, for instance a DBA's reindex_swap_alias() waiting for this very
  * streamer to confirm a target's position.  So it is sent without waiting:
  * every stream goes on meanwhile, and create_shared_slot_poll() takes the
- * answer when it comes (the main loop polls creating_socket()).  A lock
+ * answer when it comes (the main loop polls shared_creating_socket()).  A lock
  * timeout ends a wait that lasts too long; it is tried again later.
  */
 static void
