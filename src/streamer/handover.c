@@ -57,7 +57,6 @@ char		shared_slot_name[64];
 
 static Stream *shared;
 static PGconn *creating;		/* CREATE_REPLICATION_SLOT of the shared slot, sent */
-static bool created;			/* created by us and not streamed yet */
 static uint64_t shared_retry_at;
 static int	shared_attempt;
 static bool elsewhere;			/* another process streams the shared slot */
@@ -86,13 +85,15 @@ fault_point(const char *name)
 }
 
 /*
- * REINDEX_STREAMER_HOLD_HANDOVER=<file>: while the file exists, a handover
- * waits in step 2 (tests restart Postgres there).
+ * Test hooks: while the file named by the variable exists,
+ * REINDEX_STREAMER_HOLD_HANDOVER holds a handover in step 2 (tests restart
+ * Postgres there) and REINDEX_STREAMER_HOLD_SHARED_SLOT the shared slot's
+ * creation (tests open a transaction first).
  */
 static bool
-handover_held(void)
+held(const char *var)
 {
-	const char *f = getenv("REINDEX_STREAMER_HOLD_HANDOVER");
+	const char *f = getenv(var);
 
 	return f && access(f, F_OK) == 0;
 }
@@ -326,18 +327,6 @@ open_shared(Target **targets, int n, Target *extra, uint64_t extra_skip, uint64_
 }
 
 /*
- * REINDEX_STREAMER_HOLD_SHARED_SLOT=<file>: while the file exists, the
- * shared slot is not created (tests open a transaction first).
- */
-static bool
-creation_held(void)
-{
-	const char *f = getenv("REINDEX_STREAMER_HOLD_SHARED_SLOT");
-
-	return f && access(f, F_OK) == 0;
-}
-
-/*
  * Creating the shared slot waits for every transaction running at that
  * moment, for instance a DBA's reindex_swap_alias() waiting for this very
  * streamer to confirm a target's position.  So it is sent without waiting:
@@ -369,8 +358,8 @@ create_shared_slot_start(void)
 	log_debug(NULL, "creating the shared slot %s", shared_slot_name);
 }
 
-/* false while the creation runs; true once it ended (created or not) */
-static bool
+/* -1 while the creation runs; 1 once it created the slot; 0 otherwise */
+static int
 create_shared_slot_poll(void)
 {
 	uint64_t	cp = 0;
@@ -378,17 +367,16 @@ create_shared_slot_poll(void)
 	int			rc;
 
 	if (!creating)
-		return true;
+		return 0;
 	rc = repl_create_slot_answer(creating, false, &cp, NULL, &err);
 	if (rc == 0)
-		return false;
+		return -1;
 	if (rc == 1)
 	{
 		char		l[32];
 
 		format_lsn(cp, l);
 		log_info(NULL, "shared slot %s created at %s", shared_slot_name, l);
-		created = true;
 	}
 	else if (!err || !strstr(err, "already exists"))
 	{
@@ -399,7 +387,7 @@ create_shared_slot_poll(void)
 	free(err);
 	PQfinish(creating);
 	creating = NULL;
-	return true;
+	return rc == 1 ? 1 : 0;
 }
 
 /* The socket of the shared slot's creation in progress, or -1. */
@@ -706,29 +694,26 @@ shared_drive(Target **targets, int n)
 				break;
 			}
 	}
-	if (!shared && !shutdown_requested && create_shared_slot_poll() &&
-		now_ms() >= shared_retry_at)
+	if (!shared && !shutdown_requested)
 	{
+		int			created = create_shared_slot_poll();
 		bool		candidate = false;
 
 		for (i = 0; i < n; i++)
 			if (handover_candidate(targets[i], now))
 				candidate = true;
-		/*
-		 * A slot just created is streamed even if its candidate went away
-		 * meanwhile (cancelled): a slot nobody reads holds WAL.
-		 */
-		if (want || candidate || created)
+		if (created > 0 || (created == 0 && now_ms() >= shared_retry_at && (want || candidate)))
 		{
-			int			exists = catalog_slot_exists(main_cat, shared_slot_name, NULL);
+			/*
+			 * A slot just created is streamed even if its candidate went
+			 * away meanwhile (cancelled): a slot nobody reads holds WAL.
+			 */
+			int			exists = created ? 1 : catalog_slot_exists(main_cat, shared_slot_name, NULL);
 
-			if (exists == 0)
-				created = false;
-			if (exists == 0 && candidate && !creation_held())
+			if (exists == 0 && candidate && !held("REINDEX_STREAMER_HOLD_SHARED_SLOT"))
 				create_shared_slot_start();
 			else if (exists == 1 || (exists == 0 && want))
 			{
-				created = false;
 				drop_leftover_own_slots(targets, n);
 				open_shared(targets, n, NULL, 0, 0);
 			}
@@ -746,7 +731,7 @@ shared_drive(Target **targets, int n)
 	{
 		if (!ho->stream)
 			abort_handover("its own stream ended");
-		else if (ho_phase == 2 && handover_held())
+		else if (ho_phase == 2 && held("REINDEX_STREAMER_HOLD_HANDOVER"))
 			ask_own_position(now);
 		else if (now - ho_started > HANDOVER_TIMEOUT_MS)
 			abort_handover("timed out");
